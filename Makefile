@@ -1,0 +1,81 @@
+# Entry points: `make cluster` builds the lab and the cluster on it; `make test` runs every test.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV ?= $(CURDIR)/.venv
+BIN := $(VENV)/bin
+PYTHON ?= python3
+export ETCDFLEET_LAB_DIR ?= $(CURDIR)/.lab
+LAB_INVENTORY := $(ETCDFLEET_LAB_DIR)/inventory.yml
+export PATH := $(BIN):$(PATH)
+export ANSIBLE_NOCOLOR ?= $(if $(CI),1,)
+export PY_COLORS ?= $(if $(CI),0,)
+PLAYBOOK := $(BIN)/ansible-playbook
+SANITY_ROOT := $(CURDIR)/build/sanity/ansible_collections/etcdfleet/cluster
+
+.PHONY: help venv engine images lab lab-down cluster test lint sanity unit integration lab-tests \
+        collection molecule clean
+
+help:
+	@echo "make cluster    build the lab (3 nodes) and run playbooks/site.yml on it"
+	@echo "make test       lint, sanity, unit, integration, lab, collection and molecule tests"
+	@echo "make lab-down   remove the lab's nodes, network and volumes"
+
+$(BIN)/.installed: requirements.txt
+	scripts/venv.sh "$(VENV)" "$(PYTHON)"
+	touch $@
+
+venv: $(BIN)/.installed
+
+# The Docker engine on this machine and the lab's images (built locally when missing).
+images: venv
+	$(PLAYBOOK) playbooks/lab.yml -e lab_state=images
+
+engine: images
+
+lab: venv
+	$(PLAYBOOK) playbooks/lab.yml
+
+lab-down: venv
+	$(PLAYBOOK) playbooks/lab.yml -e lab_state=absent
+
+cluster: lab
+	$(PLAYBOOK) -i $(LAB_INVENTORY) playbooks/site.yml
+	@scripts/cluster-info.sh "$(LAB_INVENTORY)"
+
+test: venv
+	scripts/test.sh
+
+lint: venv
+	$(BIN)/yamllint --strict .
+	$(BIN)/ansible-lint
+
+sanity: venv
+	scripts/host-packages.sh shellcheck
+	rm -rf "$(SANITY_ROOT)" && mkdir -p "$(SANITY_ROOT)"
+	git ls-files -co --exclude-standard -z | grep -zv '^playbooks/collections' \
+	  | xargs -0 cp --parents -P -t "$(SANITY_ROOT)"
+	for v in 24_2 25_3; do f=$$HOME/.ansible/test/cache/get_pip_$$v.py; \
+	  [ -f "$$f" ] || install -D -m 0644 tests/sanity/pip_bootstrap.py "$$f"; done
+	cd "$(SANITY_ROOT)" && git init -q && git add -A && \
+	  $(BIN)/ansible-test sanity --venv --python 3.11 --color no
+
+unit: venv
+	$(BIN)/pytest -q tests/unit
+
+integration: venv
+	scripts/host-packages.sh etcd-server etcd-client
+	$(BIN)/pytest -q tests/integration
+
+lab-tests: images
+	$(BIN)/pytest -q tests/lab
+
+collection: venv
+	$(BIN)/pytest -q tests/collection
+
+molecule: images
+	$(BIN)/molecule test --all
+
+clean:
+	rm -rf build .ansible .pytest_cache

@@ -1,0 +1,75 @@
+"""The collection builds, installs into an empty collections path, and its playbooks run by FQCN."""
+
+import json
+import os
+import pathlib
+import re
+import subprocess
+import sys
+import tarfile
+
+import pytest
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BIN = pathlib.Path(sys.executable).parent
+GALAXY = yaml.safe_load((ROOT / "galaxy.yml").read_text())
+
+
+def run(*args, cwd, env=None):
+    result = subprocess.run([str(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    work = tmp_path_factory.mktemp("collection")
+    run(BIN / "ansible-galaxy", "collection", "build", "--output-path", work / "dist", ROOT, cwd=work)
+    tarball = work / "dist" / f"{GALAXY['namespace']}-{GALAXY['name']}-{GALAXY['version']}.tar.gz"
+    assert tarball.exists(), list((work / "dist").iterdir())
+    path = work / "collections"
+    # Only the empty path: a copy installed elsewhere on this machine must not count.
+    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(path), ANSIBLE_NOCOLOR="1")
+    env.pop("ANSIBLE_CONFIG", None)
+    run(BIN / "ansible-galaxy", "collection", "install", "--offline", "-p", path, tarball, cwd=work, env=env)
+    assert (path / "ansible_collections" / "etcdfleet" / "cluster" / "MANIFEST.json").exists()
+    return {"tarball": tarball, "path": path, "work": work, "env": env}
+
+
+def test_tarball_leaves_out_tests_caches_and_the_checkout_link(installed):
+    with tarfile.open(installed["tarball"]) as tar:
+        names = tar.getnames()
+    for part in ("tests/", ".git/", ".venv/", ".lab/", "playbooks/collections", "__pycache__"):
+        assert not [n for n in names if part in n], f"{part} is in the tarball"
+    for required in ("MANIFEST.json", "meta/runtime.yml", "roles/lab/tasks/main.yml",
+                     "playbooks/site.yml", "playbooks/lab.yml", "playbooks/verify.yml", "README.md"):
+        assert required in names or f"./{required}" in names, f"{required} missing from the tarball"
+
+
+def test_installed_collection_is_listed(installed):
+    out = run(BIN / "ansible-galaxy", "collection", "list", "--format", "json", "-p", installed["path"],
+              cwd=installed["work"], env=installed["env"]).stdout
+    found = {}
+    for per_path in json.loads(out).values():
+        found.update(per_path)
+    assert found.get("etcdfleet.cluster", {}).get("version") == GALAXY["version"], out
+
+
+@pytest.mark.parametrize("playbook", ["site", "verify", "lab"])
+def test_playbooks_run_by_fqcn_from_the_installed_copy(installed, playbook):
+    inventory = installed["work"] / "inventory.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"children": {g: {"hosts": {"node": {}}}
+                                                              for g in ["cluster", "docker", "etcd", "fleet"]}}}))
+    result = run(BIN / "ansible-playbook", "-i", inventory, "--list-tasks", f"etcdfleet.cluster.{playbook}",
+                 cwd=installed["work"], env=installed["env"])
+    assert "etcdfleet.cluster." in result.stdout, result.stdout
+    # Tasks come from the installed copy, not from this checkout.
+    assert str(ROOT) not in result.stdout + result.stderr
+
+
+def test_roles_document_their_arguments(installed):
+    for role in ("lab", "docker_engine", "verify"):
+        out = run(BIN / "ansible-doc", "-t", "role", f"etcdfleet.cluster.{role}",
+                  cwd=installed["work"], env=installed["env"]).stdout
+        assert re.search(r"ENTRY POINT: \*?main\*?", out), out
