@@ -2,7 +2,7 @@
 
 import re
 
-from conftest import WORKLOAD_IMAGE, docker, run_playbook
+from labnodes import WORKLOAD_IMAGE, docker, run_playbook
 
 
 def _recap(output, host):
