@@ -9,6 +9,9 @@ PYTHON ?= python3
 export ETCDFLEET_LAB_DIR ?= $(CURDIR)/.lab
 LAB_INVENTORY := $(ETCDFLEET_LAB_DIR)/inventory.yml
 export PATH := $(BIN):$(PATH)
+# Tools that install the collection into a cache (ansible-lint, molecule) find it linked there.
+export VIRTUAL_ENV := $(VENV)
+COLLECTION_LINK := $(VENV)/.ansible/collections/ansible_collections/etcdfleet/cluster
 export ANSIBLE_NOCOLOR ?= $(if $(CI),1,)
 export PY_COLORS ?= $(if $(CI),0,)
 PLAYBOOK := $(BIN)/ansible-playbook
@@ -26,7 +29,10 @@ $(BIN)/.installed: requirements.txt
 	scripts/venv.sh "$(VENV)" "$(PYTHON)"
 	touch $@
 
-venv: $(BIN)/.installed
+$(COLLECTION_LINK):
+	mkdir -p "$(dir $@)" && ln -sfn "$(CURDIR)" "$@"
+
+venv: $(BIN)/.installed $(COLLECTION_LINK)
 
 # The Docker engine on this machine and the lab's images (built locally when missing).
 images: venv

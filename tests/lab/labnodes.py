@@ -81,4 +81,4 @@ def run_playbook(playbook, inventory_path):
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default")
     ansible_playbook = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
     return subprocess.run([ansible_playbook, "-i", str(inventory_path), str(ROOT / "playbooks" / playbook)],
-                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=600, check=False)

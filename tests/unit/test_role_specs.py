@@ -29,7 +29,9 @@ def test_defaults_and_specs_agree(role):
     assert sorted(set(options) - set(defaults)) == [], "specs without a default"
     for name, spec in options.items():
         assert spec.get("description"), f"{name} has no description"
-        if "default" in spec and not str(defaults[name]).startswith("{{"):
+        if "{{" in str(spec.get("default", "")):
+            pytest.fail(f"{name}: a templated default in the spec is evaluated when the role starts")
+        if "default" in spec and "{{" not in str(defaults[name]):
             assert spec["default"] == defaults[name], f"{name}: spec default differs from defaults/main.yml"
 
 
