@@ -81,7 +81,7 @@ collection: venv
 	$(BIN)/pytest -q tests/collection
 
 molecule: images
-	$(BIN)/molecule test --all
+	$(BIN)/molecule test $(if $(SCENARIO),-s $(SCENARIO),--all)
 
 clean:
 	rm -rf build .ansible .pytest_cache

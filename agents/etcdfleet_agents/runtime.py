@@ -1,0 +1,165 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What every node daemon shares: settings from the environment, logging, signals, backoff.
+
+A daemon is a subclass of ``Daemon`` that implements ``run_once()`` (one reconcile pass, used by
+tests and by ``--once``) and ``serve()`` (the event-driven loop, returning when ``self.stopping``
+is set). ``main()`` parses the common arguments, sets up logging (one line per action, to stderr,
+which systemd sends to the journal), installs SIGTERM/SIGINT handlers that set ``stopping``, and
+runs ``serve()`` under ``retrying()``, which logs a failure and retries with capped exponential
+backoff, so a daemon outlives restarts of etcd and Docker.
+
+etcd is reached with the settings of /etc/etcdfleet/etcd.env (written by the role), read from the
+environment: ETCDFLEET_ENDPOINTS (comma separated), ETCDFLEET_API_VERSION (v2 or v3),
+ETCDFLEET_CA_CERT, ETCDFLEET_CLIENT_CERT, ETCDFLEET_CLIENT_KEY, ETCDFLEET_USERNAME,
+ETCDFLEET_PASSWORD and ETCDFLEET_TIMEOUT.
+"""
+
+import argparse
+import logging
+import os
+import random
+import signal
+import sys
+import threading
+
+from ansible_collections.etcdfleet.cluster.plugins.module_utils.etcd import EtcdClient
+
+ENV_PREFIX = "ETCDFLEET_"
+CLIENT_SETTINGS = {
+    "endpoints": "ENDPOINTS",
+    "api_version": "API_VERSION",
+    "ca_cert": "CA_CERT",
+    "client_cert": "CLIENT_CERT",
+    "client_key": "CLIENT_KEY",
+    "username": "USERNAME",
+    "password": "PASSWORD",
+    "timeout": "TIMEOUT",
+}
+
+
+def client_settings(environ=None):
+    """The etcd client's keyword arguments from ETCDFLEET_* variables (unset ones left out)."""
+    environ = os.environ if environ is None else environ
+    settings = {}
+    for argument, name in CLIENT_SETTINGS.items():
+        value = environ.get(ENV_PREFIX + name, "").strip()
+        if value:
+            settings[argument] = value
+    if "endpoints" in settings:
+        settings["endpoints"] = [e.strip() for e in settings["endpoints"].split(",") if e.strip()]
+    return settings
+
+
+def client_from_environ(environ=None, **overrides):
+    """An EtcdClient set up from the ETCDFLEET_* variables; keyword arguments override them."""
+    settings = client_settings(environ)
+    settings.update(overrides)
+    return EtcdClient(**settings)
+
+
+def setup_logging(name, level="INFO"):
+    """One line per record on stderr; systemd's journal adds the time and the unit."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(getattr(logging, str(level).upper(), logging.INFO))
+    return logging.getLogger(name)
+
+
+class Backoff(object):
+    """Capped exponential backoff with jitter: 0.5 s, 1 s, 2 s, ... up to ``cap`` seconds."""
+
+    def __init__(self, first=0.5, cap=10.0):
+        self.first = first
+        self.cap = cap
+        self.attempt = 0
+
+    def reset(self):
+        self.attempt = 0
+
+    def next_delay(self):
+        delay = min(self.cap, self.first * (2 ** self.attempt))
+        self.attempt += 1
+        return delay * random.uniform(0.8, 1.2)
+
+
+class Daemon(object):
+    """Base of the node daemons. Subclasses set ``name`` and implement run_once() and serve()."""
+
+    name = "daemon"
+
+    def __init__(self, args=None, environ=None):
+        self.args = args
+        self.environ = os.environ if environ is None else environ
+        self.stopping = threading.Event()
+        self.log = logging.getLogger(self.name)
+
+    # Subclasses --------------------------------------------------------------------------------
+    def run_once(self):
+        """One full reconcile pass."""
+        raise NotImplementedError
+
+    def serve(self):
+        """Follow events until self.stopping is set; may raise to be restarted with backoff."""
+        raise NotImplementedError
+
+    def cleanup(self):
+        """Called once when the daemon stops."""
+
+    @classmethod
+    def add_arguments(cls, parser):
+        """Daemon-specific command-line arguments."""
+
+    # Shared ------------------------------------------------------------------------------------
+    def sleep(self, seconds):
+        """Sleep that ends early when the daemon is asked to stop; returns True when stopping."""
+        return self.stopping.wait(seconds)
+
+    def stop(self, *_ignored):
+        if not self.stopping.is_set():
+            self.log.info("stopping")
+        self.stopping.set()
+
+    def retrying(self, step):
+        """Run ``step`` until stopping; log each failure in one line and retry with backoff."""
+        backoff = Backoff()
+        while not self.stopping.is_set():
+            try:
+                step()
+                backoff.reset()
+                if not self.stopping.is_set():
+                    # serve() returned on its own: start it again at once.
+                    continue
+            except Exception as exc:  # pylint: disable=broad-except
+                delay = backoff.next_delay()
+                self.log.warning("%s failed: %s: %s; retrying in %.1fs", step.__name__,
+                                 type(exc).__name__, exc, delay)
+                self.sleep(delay)
+
+    def main_loop(self, once=False):
+        signal.signal(signal.SIGTERM, self.stop)
+        signal.signal(signal.SIGINT, self.stop)
+        try:
+            if once:
+                self.run_once()
+            else:
+                self.log.info("starting")
+                self.retrying(self.serve)
+        finally:
+            self.cleanup()
+            self.log.info("stopped")
+        return 0
+
+
+def main(daemon_class, argv=None, environ=None):
+    """Entry point of a daemon module: parse arguments, set up logging, run."""
+    parser = argparse.ArgumentParser(prog=daemon_class.name, description=daemon_class.__doc__)
+    parser.add_argument("--once", action="store_true", help="do one reconcile pass and exit")
+    parser.add_argument("--log-level", default=os.environ.get(ENV_PREFIX + "LOG_LEVEL", "INFO"),
+                        help="DEBUG, INFO, WARNING or ERROR (default INFO)")
+    daemon_class.add_arguments(parser)
+    args = parser.parse_args(argv)
+    setup_logging(daemon_class.name, args.log_level)
+    daemon = daemon_class(args=args, environ=environ)
+    return daemon.main_loop(once=args.once)
