@@ -332,6 +332,38 @@ def describe_condition(cond):
     return ', '.join(parts)
 
 
+def conditions_hold(node, prev_value=None, prev_index=None, prev_exist=None):
+    """Evaluate compare-and-swap conditions against ``node`` (None = absent)."""
+    if prev_exist is True and node is None:
+        return False
+    if prev_exist is False and node is not None:
+        return False
+    if prev_value is not None and (node is None or node.dir or node.value != prev_value):
+        return False
+    if prev_index is not None and (node is None or node.index != prev_index):
+        return False
+    return True
+
+
+def expected_of(prev_value=None, prev_index=None, prev_exist=None):
+    expected = {}
+    if prev_exist is not None:
+        expected['exists'] = prev_exist
+    if prev_value is not None:
+        expected['value'] = prev_value
+    if prev_index is not None:
+        expected['index'] = prev_index
+    return expected
+
+
+def actual_of(node):
+    if node is None:
+        return {'exists': False}
+    if node.dir:
+        return {'exists': True, 'dir': True, 'index': node.index}
+    return {'exists': True, 'value': node.value, 'index': node.index}
+
+
 def validate_ttl(ttl, name='ttl'):
     """Return ``ttl`` as a positive int, or None; raise EtcdUsageError otherwise."""
     if ttl is None:

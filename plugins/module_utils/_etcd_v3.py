@@ -39,7 +39,10 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_common imp
     EtcdUnsupported,
     EtcdWatchIndexCleared,
     EtcdWatchTimeout,
+    actual_of,
+    conditions_hold,
     dir_prefix,
+    expected_of,
     prefix_range_end,
     strip_dir_key,
 )
@@ -84,38 +87,6 @@ def _hex_id(value):
     if value in (None, '', 0, '0'):
         return None
     return '%x' % int(value)
-
-
-def conditions_hold(node, prev_value=None, prev_index=None, prev_exist=None):
-    """Evaluate compare-and-swap conditions against ``node`` (None = absent)."""
-    if prev_exist is True and node is None:
-        return False
-    if prev_exist is False and node is not None:
-        return False
-    if prev_value is not None and (node is None or node.dir or node.value != prev_value):
-        return False
-    if prev_index is not None and (node is None or node.index != prev_index):
-        return False
-    return True
-
-
-def expected_of(prev_value=None, prev_index=None, prev_exist=None):
-    expected = {}
-    if prev_exist is not None:
-        expected['exists'] = prev_exist
-    if prev_value is not None:
-        expected['value'] = prev_value
-    if prev_index is not None:
-        expected['index'] = prev_index
-    return expected
-
-
-def actual_of(node):
-    if node is None:
-        return {'exists': False}
-    if node.dir:
-        return {'exists': True, 'dir': True, 'index': node.index}
-    return {'exists': True, 'value': node.value, 'index': node.index}
 
 
 class V3Backend(object):
