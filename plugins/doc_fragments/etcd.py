@@ -29,7 +29,7 @@ options:
       - V(v2) uses the C(/v2/keys) API through the python-etcd library; the etcd server must
         run with C(--enable-v2=true) (etcd 3.4 and 3.5; etcd 3.6 has no v2 API).
       - V(v3) uses etcd's v3 JSON gateway (C(/v3/...)) and needs no extra library.
-      - The v2 and v3 key spaces are separate: keys written with one are not seen by the other.
+      - The v2 and v3 key spaces are separate, keys written with one are not seen by the other.
       - With V(v3) a directory is the set of keys that start with its name followed by C(/),
         and a TTL is a lease granted for the write.
     type: str

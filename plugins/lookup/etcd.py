@@ -16,7 +16,7 @@ description:
     anything but a missing key).
 version_added: 0.1.0
 author:
-  - etcdfleet maintainers
+  - etcdfleet maintainers (@etcdfleet)
 extends_documentation_fragment:
   - etcdfleet.cluster.etcd
 options:

@@ -230,8 +230,7 @@ class EtcdNode(object):
         """Yield this node and every descendant, depth first, parents first."""
         yield self
         for child in self.children:
-            for node in child.walk():
-                yield node
+            yield from child.walk()
 
     def leaves(self):
         """Yield every node that holds a value (not directories)."""

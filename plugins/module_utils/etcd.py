@@ -398,7 +398,7 @@ class EtcdClient(object):
         """
         validate_key(key)
         index = validate_index(index, 'index')
-        if timeout is not None and not float(timeout) > 0:
+        if timeout is not None and float(timeout) <= 0:
             raise EtcdUsageError('watch timeout must be a positive number of seconds, got %r' % (timeout,))
         events = self._run('watch', key, recursive=bool(recursive), index=index,
                            timeout=None if timeout is None else float(timeout), retry_sent=True)

@@ -17,7 +17,7 @@ description:
     C(until)) to wait for health.
 version_added: 0.1.0
 author:
-  - etcdfleet maintainers
+  - etcdfleet maintainers (@etcdfleet)
 extends_documentation_fragment:
   - etcdfleet.cluster.etcd
 attributes:
@@ -26,12 +26,15 @@ attributes:
     description: Only reads, so it runs the same in check mode.
   diff_mode:
     support: none
+    description: Nothing is changed, so there is no diff.
   idempotent:
     support: full
+    description: Only reads.
   action_group:
     support: full
     membership:
       - etcdfleet.cluster.etcd
+    description: Use C(module_defaults) with C(group/etcdfleet.cluster.etcd) to set the connection options once.
 options: {}
 seealso:
   - module: etcdfleet.cluster.etcd_key_info

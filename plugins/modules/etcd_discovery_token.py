@@ -19,7 +19,7 @@ description:
     to make the task idempotent.
 version_added: 0.1.0
 author:
-  - etcdfleet maintainers
+  - etcdfleet maintainers (@etcdfleet)
 extends_documentation_fragment:
   - etcdfleet.cluster.etcd
 attributes:
@@ -28,6 +28,7 @@ attributes:
     description: Reports the token and URL that would be created without writing.
   diff_mode:
     support: none
+    description: Nothing is changed, so there is no diff.
   idempotent:
     support: partial
     description: Idempotent when O(token) is given.
@@ -35,6 +36,7 @@ attributes:
     support: full
     membership:
       - etcdfleet.cluster.etcd
+    description: Use C(module_defaults) with C(group/etcdfleet.cluster.etcd) to set the connection options once.
 options:
   size:
     description:

@@ -16,7 +16,7 @@ description:
   - Only writes when something differs, so a second identical run reports no change.
 version_added: 0.1.0
 author:
-  - etcdfleet maintainers
+  - etcdfleet maintainers (@etcdfleet)
 extends_documentation_fragment:
   - etcdfleet.cluster.etcd
 attributes:
@@ -90,12 +90,12 @@ options:
     default: false
   prev_value:
     description:
-      - Compare-and-swap/delete: only write or remove when the current value equals this.
+      - Compare-and-swap or compare-and-delete, only write or remove when the current value equals this.
       - When O(key) already holds O(value), nothing is written and the condition is not checked.
     type: str
   prev_index:
     description:
-      - Compare-and-swap/delete: only write or remove when the key's current index
+      - Compare-and-swap or compare-and-delete, only write or remove when the key's current index
         (v2 C(modifiedIndex), v3 C(mod_revision)) equals this.
     type: int
   prev_exist:

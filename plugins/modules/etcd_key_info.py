@@ -13,10 +13,10 @@ description:
     v3 API.
   - With O(wait=true), waits for the next change of the key, or of anything below it with
     O(recursive=true), like C(etcdctl watch), and returns that change.
-  - A missing key is not an error: RV(exists) is then false.
+  - A missing key is not an error, RV(exists) is then false.
 version_added: 0.1.0
 author:
-  - etcdfleet maintainers
+  - etcdfleet maintainers (@etcdfleet)
 extends_documentation_fragment:
   - etcdfleet.cluster.etcd
 attributes:
@@ -25,12 +25,15 @@ attributes:
     description: Only reads, so it runs the same in check mode.
   diff_mode:
     support: none
+    description: Nothing is changed, so there is no diff.
   idempotent:
     support: full
+    description: Only reads.
   action_group:
     support: full
     membership:
       - etcdfleet.cluster.etcd
+    description: Use C(module_defaults) with C(group/etcdfleet.cluster.etcd) to set the connection options once.
 options:
   key:
     description:
