@@ -123,7 +123,7 @@ class EtcdServer(object):
                 self._kill()
         raise last_error
 
-    def _ssl_context(self):
+    def ssl_context(self):
         if not self.tls:
             return None
         context = ssl.create_default_context(cafile=self.tls.ca_cert)
@@ -139,7 +139,7 @@ class EtcdServer(object):
             all_headers.setdefault('Content-Type', 'application/json')
         req = urllib.request.Request(self.url + path, data=data, method=method, headers=all_headers)
         try:
-            with urllib.request.urlopen(req, timeout=timeout, context=self._ssl_context()) as resp:
+            with urllib.request.urlopen(req, timeout=timeout, context=self.ssl_context()) as resp:
                 raw = resp.read()
                 return resp.status, json.loads(raw.decode('utf-8')) if raw else None
         except urllib.error.HTTPError as exc:
