@@ -106,6 +106,7 @@ class EtcdServer(object):
         if self.workdir is None:
             self.workdir = tempfile.mkdtemp(prefix='etcd-test-')
             self._own_workdir = True
+        os.makedirs(self.workdir, exist_ok=True)
         last_error = None
         for attempt in range(3):
             self.client_port = free_port()

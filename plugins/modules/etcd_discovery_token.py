@@ -133,18 +133,12 @@ _TOKEN_RE = re.compile(r'^[A-Za-z0-9_-]+$')
 
 
 def _registrations(node):
-    """``(size, members)`` of a token directory node (read recursively)."""
-    size = None
-    members = []
-    for child in node.children:
-        name = child.key.rsplit('/', 1)[-1]
-        if name == '_config':
-            for item in child.children:
-                if item.key.rsplit('/', 1)[-1] == 'size' and not item.dir:
-                    size = item.value
-        elif not child.dir:
-            members.append(child.value)
-    return size, sorted(members)
+    """Registered members (``name=peer-url`` values) of a token directory node.
+
+    The v2 API hides keys whose name starts with ``_`` (such as ``_config``)
+    from directory listings, so only registrations are listed.
+    """
+    return sorted(child.value for child in node.children if not child.dir)
 
 
 def main():
@@ -178,7 +172,7 @@ def main():
     client = connect(module)
     try:
         with client:
-            current = None if generated else get_or_none(client, token_key, recursive=True)
+            current = None if generated else get_or_none(client, token_key)
             base = (params['url'] or client.endpoint).rstrip('/')
             result = dict(changed=False, token=token, discovery_url='%s/v2/keys%s' % (base, token_key),
                           size=None, members=[])
@@ -186,8 +180,10 @@ def main():
                 if not current.dir:
                     module.fail_json(msg='%s holds a value, it is not a discovery token directory' % token_key,
                                      **result)
-                size, members = _registrations(current)
-                result.update(size=int(size) if size and size.isdigit() else size, members=members)
+                size_node = get_or_none(client, size_key)
+                size = size_node.value if size_node is not None and not size_node.dir else None
+                result.update(size=int(size) if size and size.isdigit() else size,
+                              members=_registrations(current))
             if params['state'] == 'absent':
                 if current is not None:
                     result['changed'] = True

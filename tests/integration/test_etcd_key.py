@@ -51,48 +51,40 @@ def test_ttl_expiry_and_refresh(runner, defaults, oracle, prefix):
     key = prefix + '/renew'
     short = prefix + '/short'
     res = runner.run([
-        task('short', KEY, key=short, value='gone-soon', ttl=3),
+        task('short', KEY, key=short, value='gone-soon', ttl=6),
         task('short_read', INFO, key=short),
         task('set', KEY, key=key, value='v', ttl=10),
         task('same', KEY, key=key, value='v', ttl=10),
         {'name': 'pause', 'ansible.builtin.wait_for': {'timeout': 2}},
-        task('before', INFO, key=key),
+        dict(task('before', INFO, key=key), register='before'),
         task('refresh', KEY, key=key, ttl=10, refresh=True),
         task('after', INFO, key=key),
+        task('write', KEY, key=key, value='w'),
+        # a watcher from before the refresh first sees the later write: the refresh woke nobody
+        task('watch', INFO, key=key, wait=True, wait_timeout=5, wait_index='{{ before.revision + 1 }}'),
         task('refresh_missing', KEY, ignore_errors=True, key=prefix + '/none', ttl=5, refresh=True),
     ], defaults=defaults)
-    assert res['short']['changed'] is True and res['short']['ttl'] == 3
-    assert res['short_read']['exists'] is True and 0 < res['short_read']['ttl'] <= 3
+    assert res['short']['changed'] is True and res['short']['ttl'] == 6
+    assert res['short_read']['exists'] is True and 0 < res['short_read']['ttl'] <= 6
     assert res['set']['changed'] is True
     assert res['same']['changed'] is False, 'same value and a TTL already set is no change'
     assert res['before']['ttl'] <= 8
     assert res['refresh']['changed'] is True
     assert res['after']['ttl'] > res['before']['ttl']
     assert res['after']['value'] == 'v'
+    event = res['watch']['event']
+    assert event['value'] == 'w' and event['prev_value'] == 'v', event
+    assert event['index'] == res['write']['index']
+    assert res['write']['ttl'] is None, 'a new value without ttl makes the key permanent'
     assert res['refresh_missing']['failed'] is True
     assert 'does not exist' in res['refresh_missing']['msg']
     no_traceback(res['refresh_missing'])
     deadline = time.monotonic() + 10
     while oracle.get(short) is not None and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert oracle.get(short) is None, 'key with ttl=3 did not expire'
-    assert oracle.get(key) == 'v'
-
-
-def test_refresh_does_not_wake_watchers(runner, defaults, oracle, prefix):
-    key = prefix + '/quiet'
-    res = runner.run([task('set', KEY, key=key, value='v', ttl=30)], defaults=defaults)
-    assert res['set']['changed'] is True
-    start = oracle.revision() + 1
-    res = runner.run([task('refresh', KEY, key=key, ttl=30, refresh=True)], defaults=defaults)
-    assert res['refresh']['changed'] is True
-    written = oracle.put(key, 'after')
-    # the first change a watcher from before the refresh sees is the later write
-    res = runner.run([task('watch', INFO, key=key, wait=True, wait_index=start, wait_timeout=5)],
-                     defaults=defaults)
-    assert res['watch']['event']['value'] == 'after'
-    assert res['watch']['event']['prev_value'] == 'v'
-    assert res['watch']['event']['index'] == written
+    assert oracle.get(short) is None, 'key with ttl=6 did not expire'
+    assert oracle.get(key) == 'w'
+    assert oracle.ttl(key) is None
 
 
 def test_compare_and_swap(runner, defaults, oracle, prefix):
