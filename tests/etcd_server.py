@@ -10,6 +10,7 @@ Used by tests/integration (pytest fixtures) and bench/ scripts. Needs the
 
 from __future__ import annotations
 
+import base64
 import datetime
 import json
 import os
@@ -317,3 +318,10 @@ def enable_v2_auth(server, root_password):
     status, data = server.request('PUT', '/v2/auth/enable')
     if status not in (200, 201):
         raise RuntimeError('v2 auth enable failed: %s %s' % (status, data))
+    # anonymous requests get the guest role, which may do everything unless revoked
+    headers = {'Authorization': 'Basic ' + base64.b64encode(('root:%s' % root_password).encode()).decode()}
+    status, data = server.request('PUT', '/v2/auth/roles/guest',
+                                  {'role': 'guest', 'revoke': {'kv': {'read': ['/*'], 'write': ['/*']}}},
+                                  headers=headers)
+    if status != 200:
+        raise RuntimeError('v2 guest revoke failed: %s %s' % (status, data))

@@ -78,20 +78,61 @@ def _error_text(exc):
     return text or type(exc).__name__
 
 
-def describe_tls_error(exc, has_client_cert):
-    """Explain an ``ssl.SSLError`` in terms of the connection options."""
+def speaks_plain_http(host, port, timeout):
+    """Whether ``host:port`` answers a plain HTTP request (used to explain TLS handshake failures)."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.sendall(b'GET /version HTTP/1.0\r\nHost: etcd\r\n\r\n')
+            return sock.recv(5) == b'HTTP/'
+    except OSError:
+        return False
+
+
+def describe_tls_error(exc, has_client_cert, address=None, after_handshake=False):
+    """Explain an ``ssl.SSLError`` in terms of the connection options.
+
+    ``address`` (host, port) allows a plain HTTP probe when the server closed
+    the handshake without a word. ``after_handshake`` tells that the client
+    side of the handshake had completed: with TLS 1.3 a server refusing the
+    client certificate then simply closes the connection.
+    """
     text = _error_text(exc)
     upper = text.upper()
+    cert_refused = False
+    no_tls = 'TLS handshake failed, the endpoint does not seem to speak TLS (use http://): %s' % text
     if 'WRONG_VERSION_NUMBER' in upper or 'WRONG VERSION NUMBER' in upper or 'RECORD_LAYER_FAILURE' in upper:
-        return 'TLS handshake failed, the endpoint does not seem to speak TLS (use http://): %s' % text
+        return no_tls
+    if ('UNEXPECTED_EOF' in upper or 'EOF OCCURRED' in upper) and address is not None \
+            and speaks_plain_http(address[0], address[1], 2.0):
+        return no_tls
     if isinstance(exc, ssl.SSLCertVerificationError) or 'CERTIFICATE_VERIFY_FAILED' in upper:
         return 'server certificate not trusted (check ca_cert and the endpoint host name): %s' % text
     if 'CERTIFICATE_REQUIRED' in upper or 'HANDSHAKE_FAILURE' in upper or 'BAD_CERTIFICATE' in upper \
             or 'UNKNOWN_CA' in upper or 'CERTIFICATE_UNKNOWN' in upper:
+        cert_refused = True
+    elif after_handshake and ('EOF' in upper or isinstance(exc, ssl.SSLEOFError)):
+        cert_refused = True
+    if cert_refused:
         if has_client_cert:
             return 'the server refused the client certificate (check client_cert/client_key): %s' % text
         return 'the server requires a client certificate (set client_cert and client_key): %s' % text
     return 'TLS error: %s' % text
+
+
+def speaks_tls(host, port, timeout):
+    """Whether ``host:port`` completes a TLS handshake (used to explain failures of http:// endpoints)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            with context.wrap_socket(sock, server_hostname=host):
+                return True
+    except (OSError, ssl.SSLError, ValueError):
+        return False
+
+
+HTTPS_HINT = 'the endpoint speaks https, not http (use https:// in endpoints)'
 
 
 class HttpStream(object):
@@ -116,7 +157,8 @@ class HttpStream(object):
         except ssl.SSLError as exc:
             self.close()
             raise EndpointUnavailable(self._transport.endpoint,
-                                      describe_tls_error(exc, self._transport.has_client_cert),
+                                      describe_tls_error(exc, self._transport.has_client_cert,
+                                                         after_handshake=True),
                                       tls=True, sent=True)
         except (OSError, http.client.HTTPException) as exc:
             self.close()
@@ -171,7 +213,8 @@ class HttpTransport(object):
             conn.connect()
         except ssl.SSLError as exc:
             conn.close()
-            raise EndpointUnavailable(self.endpoint, describe_tls_error(exc, self.has_client_cert),
+            raise EndpointUnavailable(self.endpoint, describe_tls_error(exc, self.has_client_cert,
+                                                                        (self.host, self.port)),
                                       tls=True)
         except (OSError, http.client.HTTPException) as exc:
             conn.close()
@@ -198,22 +241,28 @@ class HttpTransport(object):
     def _check_scheme_mismatch(self, status, data):
         if status == 400 and _HTTPS_REQUIRED in (data or b''):
             self.close()
-            raise EndpointUnavailable(
-                self.endpoint, 'the endpoint speaks https, not http (use https:// in endpoints)',
-                tls=True)
+            raise EndpointUnavailable(self.endpoint, HTTPS_HINT, tls=True)
 
-    def _failure(self, exc, sent, timeout):
+    def _failure(self, exc, sent, timeout, fresh=False):
+        """Classify ``exc``; ``fresh`` tells the connection was new (no request answered on it yet)."""
         self.close()
         if isinstance(exc, ssl.SSLError):
-            return EndpointUnavailable(self.endpoint, describe_tls_error(exc, self.has_client_cert),
+            return EndpointUnavailable(self.endpoint,
+                                       describe_tls_error(exc, self.has_client_cert, after_handshake=True),
                                        tls=True, sent=False)
         if isinstance(exc, (socket.timeout, TimeoutError)):
             return EndpointUnavailable(self.endpoint, 'no answer within %s seconds' % timeout, sent=sent)
         reason = _error_text(exc)
         if isinstance(exc, _STALE_ERRORS):
+            if self.scheme == 'http' and speaks_tls(self.host, self.port, min(timeout or 2.0, 2.0)):
+                return EndpointUnavailable(self.endpoint, HTTPS_HINT, tls=True, sent=False)
+            if self.scheme == 'https' and fresh:
+                # a TLS 1.3 server refusing the client certificate closes the connection
+                # right after the handshake, before reading the request
+                return EndpointUnavailable(self.endpoint, describe_tls_error(
+                    ssl.SSLEOFError('connection closed after the TLS handshake: %s' % reason),
+                    self.has_client_cert, after_handshake=True), tls=True, sent=False)
             reason = 'connection closed by the server (%s)' % reason
-            if self.scheme == 'https' and not self.has_client_cert:
-                reason += '; the server may require a client certificate'
         return EndpointUnavailable(self.endpoint, reason, sent=sent)
 
     # -- requests -------------------------------------------------------------
@@ -242,7 +291,7 @@ class HttpTransport(object):
                     # was not processed, open a new connection and send it again
                     self.close()
                     continue
-                raise self._failure(exc, sent=True, timeout=timeout)
+                raise self._failure(exc, sent=True, timeout=timeout, fresh=not reused)
             except (OSError, http.client.HTTPException) as exc:
                 raise self._failure(exc, sent=True, timeout=timeout)
             self.last_headers = dict((name.lower(), value) for name, value in response.getheaders())
@@ -271,7 +320,7 @@ class HttpTransport(object):
             response = conn.getresponse()
         except (OSError, http.client.HTTPException) as exc:
             conn.close()
-            raise self._failure(exc, sent=True, timeout=timeout)
+            raise self._failure(exc, sent=True, timeout=timeout, fresh=True)
         if response.status != 200:
             try:
                 data = response.read()

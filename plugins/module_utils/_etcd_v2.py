@@ -36,9 +36,11 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_common imp
     split_endpoint,
 )
 from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_http import (
+    HTTPS_HINT,
     EndpointUnavailable,
     HttpTransport,
     describe_tls_error,
+    speaks_tls,
 )
 
 try:
@@ -169,7 +171,9 @@ class V2Backend(object):
             cause = cause.reason
         if isinstance(cause, urllib3_exceptions.SSLError) or isinstance(cause, ssl.SSLError):
             inner = cause.args[0] if cause.args and isinstance(cause.args[0], ssl.SSLError) else cause
-            return EndpointUnavailable(self.endpoint, describe_tls_error(inner, self._has_client_cert),
+            scheme, host, port = split_endpoint(self.endpoint)
+            return EndpointUnavailable(self.endpoint,
+                                       describe_tls_error(inner, self._has_client_cert, (host, port)),
                                        tls=True)
         if isinstance(cause, (urllib3_exceptions.NewConnectionError,
                               urllib3_exceptions.ConnectTimeoutError)):
@@ -189,9 +193,14 @@ class V2Backend(object):
         text = str(cause)
         reason = text
         if 'RemoteDisconnected' in text or 'Connection aborted' in text or 'reset' in text.lower():
+            scheme, host, port = split_endpoint(self.endpoint)
+            if scheme == 'http' and speaks_tls(host, port, min(self.timeout, 2.0)):
+                return EndpointUnavailable(self.endpoint, HTTPS_HINT, tls=True)
             reason = 'connection closed by the server (%s)' % text
-            if self.endpoint.startswith('https') and not self._has_client_cert:
-                reason += '; the server may require a client certificate'
+            if scheme == 'https':
+                return EndpointUnavailable(self.endpoint, describe_tls_error(
+                    ssl.SSLEOFError('connection closed after the TLS handshake: %s' % text),
+                    self._has_client_cert, after_handshake=True), tls=True, sent=True)
         return EndpointUnavailable(self.endpoint, reason, sent=True)
 
     def _convert(self, exc, key=None):
@@ -235,9 +244,7 @@ class V2Backend(object):
             return EtcdUsageError('etcd refused the request for %s: %s' % (key, exc), key=key)
         text = str(exc)
         if 'HTTP request to an HTTPS server' in text:
-            return EndpointUnavailable(self.endpoint,
-                                       'the endpoint speaks https, not http (use https:// in endpoints)',
-                                       tls=True)
+            return EndpointUnavailable(self.endpoint, HTTPS_HINT, tls=True)
         return EtcdServerError('etcd v2 request for %s failed: %s' % (key, text), key=key)
 
     def _call(self, key, func, *args, **kwargs):
