@@ -367,20 +367,23 @@ def validate_ttl(ttl, name='ttl'):
     """Return ``ttl`` as a positive int, or None; raise EtcdUsageError otherwise."""
     if ttl is None:
         return None
+    message = '%s must be a positive whole number of seconds, got %r' % (name, ttl)
     if isinstance(ttl, bool):
-        raise EtcdUsageError('%s must be a positive whole number of seconds, got %r' % (name, ttl))
+        raise EtcdUsageError(message)
     if isinstance(ttl, float):
         if ttl != int(ttl):
-            raise EtcdUsageError('%s must be a positive whole number of seconds, got %r' % (name, ttl))
-        ttl = int(ttl)
-    elif not isinstance(ttl, int):
+            raise EtcdUsageError(message)
+        value = int(ttl)
+    elif isinstance(ttl, int):
+        value = ttl
+    else:
         try:
-            ttl = int(str(ttl).strip())
+            value = int(str(ttl).strip())
         except ValueError:
-            raise EtcdUsageError('%s must be a positive whole number of seconds, got %r' % (name, ttl))
-    if ttl <= 0:
-        raise EtcdUsageError('%s must be a positive whole number of seconds, got %r' % (name, ttl))
-    return ttl
+            raise EtcdUsageError(message)
+    if value <= 0:
+        raise EtcdUsageError(message)
+    return value
 
 
 def validate_index(index, name='prev_index'):
