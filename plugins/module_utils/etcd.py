@@ -1,0 +1,621 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) etcdfleet maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""The etcd client layer of etcdfleet.cluster.
+
+Every module, the ``etcd`` lookup and the node daemons talk to etcd through
+``EtcdClient``. It speaks the v2 API (through python-etcd) or the v3 API
+(through etcd's JSON gateway, standard library only) with the same
+caller-visible behaviour:
+
+``get``/``get_many``      read a key, or a directory/prefix (``recursive``)
+``set``/``set_many``      write with optional TTL and compare-and-swap
+``refresh``               renew a TTL without changing the value
+``mkdir``                 make a directory (v2; nothing to make on v3)
+``delete``/``delete_many`` remove keys or whole directories
+``watch``                 wait for the next change of a key or prefix
+``watch_iter``            follow changes for ever (daemons)
+``cluster_info``          members, leader, health and versions
+``lock``                  a TTL-bound lock for leader election
+
+Errors are raised as subclasses of ``EtcdError`` (see below); nothing here
+prints, exits or depends on AnsibleModule.
+
+Endpoints are tried in order; a request moves on to the next endpoint when
+the current one cannot be reached (or, for reads and watches, fails on the
+wire). When none answers, ``EtcdConnectionError`` (``EtcdTLSError`` when
+every failure was a TLS problem) names every endpoint tried and why it failed.
+
+Following changes from a daemon::
+
+    client = EtcdClient(endpoints=['http://10.0.0.1:2379'], api_version='v3')
+    for event in client.watch_iter('/services', recursive=True, idle_timeout=30):
+        if event is None:          # idle_timeout passed without a change
+            continue
+        if event.action == 'resync':
+            rebuild_from(event.node)   # history was lost: a full fresh read
+        else:
+            apply(event)
+
+``watch_iter`` resumes from the index after the last event it yielded. When
+that index is no longer available (v2 keeps only the last 1000 events, v3
+compacts) the server answers "index cleared"; ``watch_iter`` then reads the
+key/prefix again and yields one ``resync`` event carrying the fresh tree,
+then continues from the read's revision + 1. With ``resync=False`` it raises
+``EtcdWatchIndexCleared`` instead and the caller does the same by hand::
+
+    try:
+        event = client.watch(key, recursive=True, index=next_index, timeout=60)
+    except EtcdWatchIndexCleared:
+        node = client.get(key, recursive=True)   # or EtcdKeyNotFound.revision
+        next_index = node.revision + 1
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import uuid
+
+from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_common import (  # noqa: F401 pylint: disable=unused-import
+    ACTION_CREATE,
+    ACTION_DELETE,
+    ACTION_EXPIRE,
+    ACTION_RESYNC,
+    ACTION_UPDATE,
+    API_VERSIONS,
+    DEFAULT_ENDPOINT,
+    ENDPOINTS_ENV,
+    EtcdAuthError,
+    EtcdCompareFailed,
+    EtcdConnectionError,
+    EtcdDirNotEmpty,
+    EtcdError,
+    EtcdEvent,
+    EtcdKeyError,
+    EtcdKeyExists,
+    EtcdKeyNotFound,
+    EtcdLockLost,
+    EtcdMissingLibrary,
+    EtcdNode,
+    EtcdNotADir,
+    EtcdNotAFile,
+    EtcdServerError,
+    EtcdTLSError,
+    EtcdUnsupported,
+    EtcdUsageError,
+    EtcdWatchIndexCleared,
+    EtcdWatchTimeout,
+    actual_of,
+    conditions_hold,
+    describe_condition,
+    expected_of,
+    parse_endpoints,
+    to_text_value,
+    validate_index,
+    validate_key,
+    validate_ttl,
+)
+from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_http import (
+    EndpointUnavailable,
+    make_ssl_context,
+)
+from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_v2 import (
+    HAS_PYTHON_ETCD,
+    PYTHON_ETCD_IMPORT_ERROR,
+    PYTHON_ETCD_TRACEBACK,
+    V2Backend,
+    require_python_etcd,
+)
+from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_v3 import V3Backend
+
+__all__ = [
+    'EtcdClient', 'EtcdLock', 'EtcdNode', 'EtcdEvent', 'EtcdError', 'EtcdUsageError',
+    'EtcdUnsupported', 'EtcdMissingLibrary', 'EtcdConnectionError', 'EtcdTLSError',
+    'EtcdAuthError', 'EtcdServerError', 'EtcdKeyError', 'EtcdKeyNotFound', 'EtcdKeyExists',
+    'EtcdNotAFile', 'EtcdNotADir', 'EtcdDirNotEmpty', 'EtcdCompareFailed', 'EtcdWatchTimeout',
+    'EtcdWatchIndexCleared', 'EtcdLockLost', 'HAS_PYTHON_ETCD', 'PYTHON_ETCD_IMPORT_ERROR',
+    'PYTHON_ETCD_TRACEBACK', 'CONNECTION_ARGUMENT_SPEC', 'client_from_params',
+]
+
+DEFAULT_TIMEOUT = 5.0
+
+# The connection options shared by every module (documented once in
+# plugins/doc_fragments/etcd.py). Plain data: usable without Ansible.
+CONNECTION_ARGUMENT_SPEC = dict(
+    endpoints=dict(type='list', elements='str'),
+    api_version=dict(type='str', default='v2', choices=list(API_VERSIONS)),
+    ca_cert=dict(type='path'),
+    client_cert=dict(type='path'),
+    client_key=dict(type='path', no_log=False),
+    username=dict(type='str'),
+    password=dict(type='str', no_log=True),
+    timeout=dict(type='float', default=DEFAULT_TIMEOUT),
+)
+CONNECTION_OPTIONS = tuple(CONNECTION_ARGUMENT_SPEC)
+
+
+def client_from_params(params, **overrides):
+    """Build an EtcdClient from a dict holding the connection options."""
+    kwargs = dict((name, params.get(name)) for name in CONNECTION_OPTIONS if params.get(name) is not None)
+    kwargs.update(overrides)
+    return EtcdClient(**kwargs)
+
+
+class EtcdClient(object):
+    """One etcd cluster, reached through an ordered list of endpoints."""
+
+    def __init__(self, endpoints=None, api_version='v2', ca_cert=None, client_cert=None,
+                 client_key=None, username=None, password=None, timeout=DEFAULT_TIMEOUT,
+                 environ=None, backend_factory=None):
+        if api_version not in API_VERSIONS:
+            raise EtcdUsageError('api_version must be one of %s, got %r' % (', '.join(API_VERSIONS), api_version))
+        try:
+            timeout = float(timeout)
+        except (TypeError, ValueError):
+            raise EtcdUsageError('timeout must be a positive number of seconds, got %r' % (timeout,))
+        if not timeout > 0:
+            raise EtcdUsageError('timeout must be a positive number of seconds, got %r' % (timeout,))
+        if password is not None and username is None:
+            raise EtcdUsageError('password is set but username is not')
+        if username is not None and password is None:
+            raise EtcdUsageError('username is set but password is not')
+        if client_key and not client_cert:
+            raise EtcdUsageError('client_key is set but client_cert is not')
+        for name, path in (('ca_cert', ca_cert), ('client_cert', client_cert), ('client_key', client_key)):
+            if path and not os.path.isfile(path):
+                raise EtcdTLSError('%s file %s does not exist' % (name, path))
+            if path and not os.access(path, os.R_OK):
+                raise EtcdTLSError('%s file %s is not readable' % (name, path))
+        self.api_version = api_version
+        self.timeout = timeout
+        self.endpoints = parse_endpoints(endpoints, tls=bool(ca_cert or client_cert), environ=environ)
+        self._ca_cert = ca_cert
+        self._client_cert = client_cert
+        self._client_key = client_key
+        self._username = username
+        self._password = password
+        self._ssl_context = None
+        self._backend_factory = backend_factory
+        self._backends = {}
+        self._preferred = 0
+        if backend_factory is None:
+            if api_version == 'v2':
+                require_python_etcd()
+            if any(url.startswith('https:') for url in self.endpoints):
+                self._ssl_context = make_ssl_context(ca_cert, client_cert, client_key)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def close(self):
+        for backend in self._backends.values():
+            try:
+                backend.close()
+            except Exception:  # pylint: disable=broad-except
+                pass
+        self._backends = {}
+
+    @property
+    def endpoint(self):
+        """The endpoint that answered last (the first one before any request)."""
+        return self.endpoints[self._preferred]
+
+    # -- backends and failover ---------------------------------------------------
+
+    def _new_backend(self, endpoint):
+        if self._backend_factory is not None:
+            return self._backend_factory(endpoint)
+        context = None
+        if endpoint.startswith('https:'):
+            if self._ssl_context is None:
+                self._ssl_context = make_ssl_context(self._ca_cert, self._client_cert, self._client_key)
+            context = self._ssl_context
+        if self.api_version == 'v2':
+            return V2Backend(endpoint, self.timeout, ssl_context=context, username=self._username,
+                             password=self._password, ca_cert=self._ca_cert,
+                             client_cert=self._client_cert, client_key=self._client_key)
+        return V3Backend(endpoint, self.timeout, ssl_context=context, username=self._username,
+                         password=self._password, has_client_cert=bool(self._client_cert))
+
+    def _backend(self, endpoint):
+        backend = self._backends.get(endpoint)
+        if backend is None:
+            backend = self._new_backend(endpoint)
+            self._backends[endpoint] = backend
+        return backend
+
+    def _run(self, operation, *args, **kwargs):
+        """Run ``operation`` on the first endpoint that answers.
+
+        ``retry_sent`` allows moving on to the next endpoint even when the
+        request may have reached the failing one (reads and watches only).
+        """
+        retry_sent = kwargs.pop('retry_sent', False)
+        failures = []
+        count = len(self.endpoints)
+        for offset in range(count):
+            position = (self._preferred + offset) % count
+            endpoint = self.endpoints[position]
+            try:
+                backend = self._backend(endpoint)
+                result = getattr(backend, operation)(*args, **kwargs)
+            except EndpointUnavailable as exc:
+                failures.append((endpoint, exc.reason, exc.tls))
+                backend = self._backends.pop(endpoint, None)
+                if backend is not None:
+                    try:
+                        backend.close()
+                    except Exception:  # pylint: disable=broad-except
+                        pass
+                if exc.sent and not retry_sent:
+                    raise EtcdConnectionError(
+                        'request to etcd at %s failed and may or may not have been applied: %s'
+                        % (endpoint, exc.reason), failures=[(endpoint, exc.reason)],
+                        key=args[0] if args and isinstance(args[0], str) else None)
+                continue
+            self._preferred = position
+            return result
+        details = '; '.join('%s (%s)' % (endpoint, reason) for endpoint, reason, dummy in failures)
+        pairs = [(endpoint, reason) for endpoint, reason, dummy in failures]
+        if failures and all(tls for dummy, dummy2, tls in failures):
+            raise EtcdTLSError('cannot connect to etcd over TLS, tried %d endpoint(s): %s'
+                               % (len(failures), details), failures=pairs)
+        raise EtcdConnectionError('cannot reach etcd, tried %d endpoint(s): %s' % (len(failures), details),
+                                  failures=pairs)
+
+    # -- reads -------------------------------------------------------------------
+
+    def get(self, key, recursive=False):
+        """Return the EtcdNode of ``key``; a directory with its children
+        (one level, or all levels with ``recursive``). Raises EtcdKeyNotFound."""
+        validate_key(key)
+        return self._run('get', key, recursive=bool(recursive), retry_sent=True)
+
+    def get_many(self, keys):
+        """Return ``{key: EtcdNode or None}``; directories come without children."""
+        keys = list(keys)
+        for key in keys:
+            validate_key(key)
+        if not keys:
+            return {}
+        return self._run('get_many', keys, retry_sent=True)
+
+    def exists(self, key):
+        try:
+            self.get(key)
+        except EtcdKeyNotFound:
+            return False
+        return True
+
+    def revision(self, key='/'):
+        """The current store index (v2) or revision (v3), read through ``key``."""
+        validate_key(key)
+        return self._run('revision', key, retry_sent=True)
+
+    # -- writes ------------------------------------------------------------------
+
+    def set(self, key, value, ttl=None, prev_value=None, prev_index=None, prev_exist=None):
+        """Write ``value`` to ``key``; return an EtcdEvent (``node`` new, ``prev_node`` old).
+
+        ``ttl`` makes the key expire (v3: a lease for this write). The write
+        only happens when every given condition holds: ``prev_value`` equals
+        the current value, ``prev_index`` the current index, ``prev_exist``
+        whether the key exists. Otherwise EtcdCompareFailed (with
+        ``expected`` and ``actual``) is raised. Writing to a directory raises
+        EtcdNotAFile.
+        """
+        validate_key(key)
+        value = to_text_value(value)
+        ttl = validate_ttl(ttl)
+        prev_index = validate_index(prev_index)
+        if prev_value is not None:
+            prev_value = to_text_value(prev_value, 'prev_value')
+        if prev_exist is not None and not isinstance(prev_exist, bool):
+            raise EtcdUsageError('prev_exist must be true or false, got %r' % (prev_exist,))
+        return self._run('set', key, value, ttl=ttl, prev_value=prev_value, prev_index=prev_index,
+                         prev_exist=prev_exist)
+
+    def set_many(self, items, ttl=None):
+        """Write ``{key: value}``; return the list of EtcdEvents in order.
+
+        No compare conditions; on v3 the writes go in transactions of up to
+        64 keys and keys written with a TTL share one lease.
+        """
+        ttl = validate_ttl(ttl)
+        clean = {}
+        for key, value in items.items():
+            validate_key(key)
+            clean[key] = to_text_value(value, 'value of %s' % key)
+        if not clean:
+            return []
+        return self._run('set_many', clean, ttl=ttl)
+
+    def refresh(self, key, ttl, prev_value=None, prev_index=None):
+        """Renew the TTL of an existing key without changing its value.
+
+        v2 uses ``refresh=true`` (watchers are not woken). v3 keeps the key's
+        lease alive when it was granted with the same TTL; otherwise the key
+        is moved to a new lease of ``ttl`` seconds (watchers see a write with
+        the unchanged value). Raises EtcdKeyNotFound when the key is gone.
+        """
+        validate_key(key)
+        ttl = validate_ttl(ttl)
+        if ttl is None:
+            raise EtcdUsageError('refresh needs a ttl')
+        prev_index = validate_index(prev_index)
+        if prev_value is not None:
+            prev_value = to_text_value(prev_value, 'prev_value')
+        return self._run('refresh', key, ttl, prev_value=prev_value, prev_index=prev_index)
+
+    def mkdir(self, key, ttl=None):
+        """Create directory ``key`` (v2). Raises EtcdKeyExists when it exists.
+
+        v3 has no directories: nothing is written, the call only checks that
+        nothing exists at ``key`` and returns a directory node.
+        """
+        validate_key(key)
+        ttl = validate_ttl(ttl)
+        return self._run('mkdir', key, ttl=ttl)
+
+    def delete(self, key, recursive=False, dir=False, prev_value=None, prev_index=None):
+        """Delete ``key``; return an EtcdEvent whose ``prev_node`` is what was removed.
+
+        A directory needs ``recursive`` (or ``dir`` for an empty v2 one).
+        ``prev_value``/``prev_index`` make it a compare-and-delete of a key.
+        """
+        validate_key(key)
+        prev_index = validate_index(prev_index)
+        if prev_value is not None:
+            prev_value = to_text_value(prev_value, 'prev_value')
+        return self._run('delete', key, recursive=bool(recursive), dir=bool(dir),
+                         prev_value=prev_value, prev_index=prev_index)
+
+    def delete_many(self, keys, recursive=False):
+        """Delete every key that exists; return the list of EtcdEvents (missing keys skipped)."""
+        events = []
+        for key in keys:
+            try:
+                events.append(self.delete(key, recursive=recursive))
+            except EtcdKeyNotFound:
+                continue
+        return events
+
+    # -- watches -------------------------------------------------------------------
+
+    def watch(self, key, recursive=False, index=None, timeout=None):
+        """Wait for the next change of ``key`` (or below it with ``recursive``).
+
+        ``index`` starts from that index/revision (older changes are returned
+        at once); without it only changes after the call count. Raises
+        EtcdWatchTimeout after ``timeout`` seconds and EtcdWatchIndexCleared
+        when ``index`` is older than the history the server keeps.
+        """
+        validate_key(key)
+        index = validate_index(index, 'index')
+        if timeout is not None and float(timeout) <= 0:
+            raise EtcdUsageError('watch timeout must be a positive number of seconds, got %r' % (timeout,))
+        events = self._run('watch', key, recursive=bool(recursive), index=index,
+                           timeout=None if timeout is None else float(timeout), retry_sent=True)
+        return events[0]
+
+    def watch_iter(self, key, recursive=False, index=None, idle_timeout=None, resync=True,
+                   stop=None, reconnect_delay=None):
+        """Yield every change of ``key`` (or below it) from ``index`` on, for ever.
+
+        * ``idle_timeout``: yield ``None`` when that many seconds pass without
+          a change (lets a daemon do periodic work in the same loop).
+        * ``resync``: on EtcdWatchIndexCleared read the key again and yield an
+          EtcdEvent with action ``resync`` and the fresh ``node`` (``None``
+          when the key is gone); with ``resync=False`` the error is raised.
+        * ``stop``: a ``threading.Event``; the iterator returns once it is set
+          (checked at least every second).
+        * ``reconnect_delay``: on EtcdConnectionError wait that many seconds
+          and try again (from the same index) instead of raising.
+        """
+        validate_key(key)
+        next_index = validate_index(index, 'index')
+        poll = idle_timeout
+        if stop is not None:
+            poll = min(idle_timeout, 1.0) if idle_timeout else 1.0
+        idle_since = time.monotonic()
+        while stop is None or not stop.is_set():
+            try:
+                if next_index is None:
+                    next_index = self.revision(key) + 1
+                events = self._run('watch', key, recursive=bool(recursive), index=next_index,
+                                   timeout=poll, retry_sent=True)
+            except EtcdWatchTimeout:
+                if idle_timeout is not None and time.monotonic() - idle_since >= idle_timeout:
+                    idle_since = time.monotonic()
+                    yield None
+                continue
+            except EtcdWatchIndexCleared:
+                if not resync:
+                    raise
+                try:
+                    node = self.get(key, recursive=recursive)
+                    revision = node.revision
+                except EtcdKeyNotFound as exc:
+                    node = None
+                    revision = exc.revision if exc.revision is not None else self.revision('/')
+                next_index = revision + 1
+                idle_since = time.monotonic()
+                yield EtcdEvent(ACTION_RESYNC, key, node, None, index=revision, raw_action='resync')
+                continue
+            except EtcdConnectionError:
+                if reconnect_delay is None:
+                    raise
+                if stop is not None:
+                    stop.wait(reconnect_delay)
+                else:
+                    time.sleep(reconnect_delay)
+                continue
+            for event in events:
+                next_index = event.index + 1
+                idle_since = time.monotonic()
+                yield event
+                if stop is not None and stop.is_set():
+                    return
+
+    # -- cluster ---------------------------------------------------------------------
+
+    def _member_backend(self, url):
+        try:
+            endpoint = parse_endpoints([url], tls=bool(self._ca_cert or self._client_cert))[0]
+        except EtcdUsageError:
+            return None, False
+        if endpoint in self._backends:
+            return self._backends[endpoint], False
+        return self._new_backend(endpoint), True
+
+    def cluster_info(self):
+        """Members, leader, per-member health and versions (like ``etcdctl
+        cluster-health`` and ``member list``).
+
+        Every member is asked through its first client URL, so those URLs must
+        be reachable from here for its health to show.
+        """
+        cluster_id, members = self._run('members', retry_sent=True)
+        server_version, cluster_version = self._run('version', retry_sent=True)
+        leader = None
+        result_members = []
+        for member in members:
+            info = dict(member)
+            info.update(healthy=False, error=None, version=None, is_leader=False)
+            urls = member.get('client_urls') or []
+            if not urls:
+                info['error'] = 'member has no client URL yet (not started)'
+                result_members.append(info)
+                continue
+            backend, temporary = self._member_backend(urls[0])
+            if backend is None:
+                info['error'] = 'client URL %s is not usable' % urls[0]
+                result_members.append(info)
+                continue
+            try:
+                healthy, reason = backend.health()
+                status = backend.status()
+                info['healthy'] = healthy
+                info['error'] = reason
+                info['version'] = status.get('version')
+                if status.get('leader'):
+                    leader = status['leader']
+                if not info.get('id') and status.get('member_id'):
+                    info['id'] = status['member_id']
+            except EtcdError as exc:
+                info['healthy'] = False
+                info['error'] = str(exc)
+            finally:
+                if temporary:
+                    backend.close()
+            result_members.append(info)
+        leader_name = None
+        for info in result_members:
+            info['is_leader'] = leader is not None and info.get('id') == leader
+            if info['is_leader']:
+                leader_name = info.get('name')
+        return {
+            'api_version': self.api_version,
+            'endpoint': self.endpoint,
+            'cluster_id': cluster_id,
+            'leader': leader,
+            'leader_name': leader_name,
+            'healthy': bool(result_members) and leader is not None
+            and all(info['healthy'] for info in result_members),
+            'members': result_members,
+            'version': {'server': server_version, 'cluster': cluster_version},
+        }
+
+    # -- locks ---------------------------------------------------------------------------
+
+    def lock(self, key, ttl, value=None):
+        """Return an EtcdLock on ``key`` (not yet acquired)."""
+        return EtcdLock(self, key, ttl, value=value)
+
+
+class EtcdLock(object):
+    """A TTL-bound lock: the key exists while its holder keeps refreshing it.
+
+    v2: created with ``prevExist=false`` and a TTL, renewed with a
+    compare-and-refresh on the owner's value, released with a
+    compare-and-delete. v3: the same through a lease and transactions. Good
+    for leader election: the holder calls ``refresh()`` well within ``ttl``;
+    if it stops, the key expires and another candidate's ``acquire`` wins.
+    """
+
+    def __init__(self, client, key, ttl, value=None):
+        validate_key(key)
+        self.client = client
+        self.key = key
+        self.ttl = validate_ttl(ttl)
+        if self.ttl is None:
+            raise EtcdUsageError('a lock needs a ttl')
+        self.value = value if value is not None else '%s-%s' % (socket.gethostname(), uuid.uuid4().hex)
+        self.held = False
+
+    def acquire(self, blocking=False, timeout=None):
+        """Take the lock; return True when held. ``blocking`` waits for the
+        holder to go (up to ``timeout`` seconds, for ever when None)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            try:
+                self.client.set(self.key, self.value, ttl=self.ttl, prev_exist=False)
+                self.held = True
+                return True
+            except EtcdCompareFailed as exc:
+                if exc.actual.get('value') == self.value:
+                    self.refresh()
+                    return True
+                index = exc.actual.get('index')
+            if not blocking:
+                return False
+            wait = float(self.ttl)
+            if deadline is not None:
+                wait = min(wait, deadline - time.monotonic())
+                if wait <= 0:
+                    return False
+            try:
+                self.client.watch(self.key, index=(index + 1) if index else None, timeout=wait)
+            except (EtcdWatchTimeout, EtcdWatchIndexCleared):
+                pass
+
+    def refresh(self):
+        """Renew the lock; raise EtcdLockLost when it is no longer ours."""
+        try:
+            node = self.client.refresh(self.key, self.ttl, prev_value=self.value)
+        except (EtcdCompareFailed, EtcdKeyNotFound) as exc:
+            self.held = False
+            raise EtcdLockLost('lock %s is no longer held by %s: %s' % (self.key, self.value, exc),
+                               key=self.key)
+        self.held = True
+        return node
+
+    def release(self):
+        """Give the lock up if it is still ours."""
+        try:
+            self.client.delete(self.key, prev_value=self.value)
+        except (EtcdCompareFailed, EtcdKeyNotFound):
+            pass
+        self.held = False
+
+    def holder(self):
+        """The value of the current holder, or None."""
+        try:
+            node = self.client.get(self.key)
+        except EtcdKeyNotFound:
+            return None
+        return node.value
+
+    def __enter__(self):
+        if not self.acquire(blocking=True):
+            raise EtcdLockLost('could not acquire lock %s' % self.key, key=self.key)
+        return self
+
+    def __exit__(self, *exc_info):
+        self.release()

@@ -1,0 +1,104 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) etcdfleet maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Fixtures of the integration tests: real etcd servers on loopback.
+
+One plain etcd (v2 API enabled) serves the whole session, for both API
+versions (their key spaces are separate); every test works below its own
+key prefix. TLS and authentication tests start their own servers.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+
+import pytest
+
+from etcd_server import EtcdServer, TlsMaterial, etcd_binary
+from integration_helpers import Oracle, PlaybookRunner
+
+API_VERSIONS = ('v2', 'v3')
+COLLECTIONS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
+                               'build', 'collections')
+
+
+def pytest_collection_modifyitems(items):
+    if etcd_binary() is None:
+        # fail loudly: a skipped integration suite would pass without testing anything
+        for item in items:
+            item.add_marker(pytest.mark.xfail(reason='etcd binary missing', run=False, strict=True))
+
+
+@pytest.fixture(scope='session')
+def etcd_server(tmp_path_factory):
+    if etcd_binary() is None:
+        pytest.fail('the etcd binary is not installed (apt-get install etcd-server, or set ETCD_BINARY)')
+    server = EtcdServer(name='it-main', workdir=str(tmp_path_factory.mktemp('etcd-main')))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope='session')
+def tls_material(tmp_path_factory):
+    pytest.importorskip('cryptography')
+    return TlsMaterial.create(str(tmp_path_factory.mktemp('tls')))
+
+
+@pytest.fixture(scope='session')
+def tls_server(tls_material, tmp_path_factory):
+    server = EtcdServer(name='it-tls', tls=tls_material, client_cert_auth=True,
+                        workdir=str(tmp_path_factory.mktemp('etcd-tls')))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=API_VERSIONS)
+def api(request):
+    return request.param
+
+
+@pytest.fixture
+def oracle(etcd_server, api):
+    return Oracle(etcd_server, api)
+
+
+@pytest.fixture
+def prefix(request, api):
+    name = re.sub(r'[^A-Za-z0-9_-]+', '-', request.node.name).strip('-')
+    return '/it/%s-%s' % (name, uuid.uuid4().hex[:6])
+
+
+@pytest.fixture(scope='session')
+def runner(tmp_path_factory):
+    return PlaybookRunner(str(tmp_path_factory.mktemp('playbooks')), COLLECTIONS_DIR)
+
+
+@pytest.fixture
+def defaults(etcd_server, api):
+    """module_defaults for the etcd group: the session server and the API under test."""
+    return {'endpoints': [etcd_server.url], 'api_version': api}
+
+
+@pytest.fixture
+def shadow_etcd_lib(tmp_path):
+    """A PYTHONPATH directory whose ``etcd`` package fails to import (python-etcd missing)."""
+    package = tmp_path / 'shadow' / 'etcd'
+    package.mkdir(parents=True)
+    (package / '__init__.py').write_text("raise ImportError('No module named etcd')\n")
+    return str(tmp_path / 'shadow')
+
+
+def no_traceback(result):
+    """Assert a task result carries no Python traceback."""
+    text = repr(result)
+    assert 'Traceback (most recent call last)' not in text, text
+    assert 'module_stderr' not in result or not result['module_stderr'].strip(), result
+    return True
+
+
+os.environ.setdefault('ANSIBLE_DEPRECATION_WARNINGS', '0')

@@ -1,0 +1,141 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) etcdfleet maintainers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""The client layer used by the node daemons, against a real etcd, for v2 and v3."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from etcd_server import free_port
+from integration_helpers import start_in_thread
+
+from ansible_collections.etcdfleet.cluster.plugins.module_utils.etcd import (
+    ACTION_RESYNC,
+    EtcdClient,
+    EtcdConnectionError,
+    EtcdLockLost,
+    EtcdWatchIndexCleared,
+)
+
+
+@pytest.fixture
+def client(etcd_server, api):
+    with EtcdClient([etcd_server.url], api_version=api, timeout=5) as value:
+        yield value
+
+
+def clear_history(client, oracle, etcd_server, api, prefix):
+    """Make the history before now unavailable (v3 compaction, v2 more than 1000 events)."""
+    if api == 'v3':
+        # compaction at revision R keeps R itself: write once more, then compact
+        client.set(prefix + '/filler/last', 'x')
+        etcd_server.compact()
+    else:
+        client.set_many(dict(('%s/filler/%04d' % (prefix, i), 'x') for i in range(1010)))
+
+
+def test_watch_iter_follows_every_change_including_batches(client, prefix):
+    client.set(prefix + '/a', '0')
+    start = client.get(prefix, recursive=True).revision + 1
+    client.set_many(dict(('%s/batch/%d' % (prefix, i), str(i)) for i in range(5)))
+    client.set(prefix + '/a', '1')
+    client.delete(prefix + '/a')
+    seen = []
+    for event in client.watch_iter(prefix, recursive=True, index=start, idle_timeout=2):
+        if event is None:
+            break
+        seen.append((event.action, event.key, event.value))
+        if len(seen) == 7:
+            break
+    batch = [(a, k, v) for a, k, v in seen if '/batch/' in k]
+    assert sorted(batch) == sorted(('create', '%s/batch/%d' % (prefix, i), str(i)) for i in range(5))
+    assert seen[5:] == [('update', prefix + '/a', '1'), ('delete', prefix + '/a', None)]
+
+
+def test_watch_iter_resyncs_after_history_is_gone(client, oracle, etcd_server, api, prefix):
+    client.set(prefix + '/svc/one', '1')
+    old = client.get(prefix + '/svc', recursive=True).revision + 1
+    client.set(prefix + '/svc/two', '2')
+    clear_history(client, oracle, etcd_server, api, prefix)
+    with pytest.raises(EtcdWatchIndexCleared) as info:
+        client.watch(prefix + '/svc', recursive=True, index=old, timeout=5)
+    assert info.value.index == old
+    with pytest.raises(EtcdWatchIndexCleared):
+        next(client.watch_iter(prefix + '/svc', recursive=True, index=old, resync=False))
+    events = client.watch_iter(prefix + '/svc', recursive=True, index=old, idle_timeout=5)
+    first = next(events)
+    assert first.action == ACTION_RESYNC
+    assert first.node.flatten() == {prefix + '/svc/one': '1', prefix + '/svc/two': '2'}
+    client.set(prefix + '/svc/three', '3')
+    second = next(events)
+    assert (second.action, second.key, second.value) == ('create', prefix + '/svc/three', '3')
+    assert second.index > first.index
+
+
+def test_watch_iter_idle_and_stop(client, prefix):
+    stop = threading.Event()
+    seen = []
+    started = time.monotonic()
+    for event in client.watch_iter(prefix + '/idle', idle_timeout=0.5, stop=stop):
+        seen.append(event)
+        if len(seen) == 2:
+            stop.set()
+    assert seen == [None, None]
+    assert time.monotonic() - started < 5
+
+
+def test_lock_for_leader_election(client, etcd_server, api, prefix):
+    key = prefix + '/leader'
+    first = client.lock(key, ttl=2, value='engine-a')
+    with EtcdClient([etcd_server.url], api_version=api) as other_client:
+        second = other_client.lock(key, ttl=2, value='engine-b')
+        assert first.acquire() is True
+        assert second.acquire() is False
+        assert second.holder() == 'engine-a'
+        first.refresh()
+        assert first.acquire() is True, 'acquiring a lock already held is a no-op'
+        # engine-a stops refreshing; engine-b gets the lock once the key expires
+        started = time.monotonic()
+        assert second.acquire(blocking=True, timeout=10) is True
+        waited = time.monotonic() - started
+        assert 0.5 < waited < 8, waited
+        assert first.holder() == 'engine-b'
+        with pytest.raises(EtcdLockLost):
+            first.refresh()
+        first.release()  # not ours any more: leaves engine-b's lock alone
+        assert second.holder() == 'engine-b'
+        second.release()
+        assert second.holder() is None
+        thread, box = start_in_thread(first.acquire, blocking=True, timeout=10)
+        thread.join(15)
+        assert box == [('ok', True)]
+        first.release()
+
+
+def test_refresh_keeps_value_and_index_history_quiet(client, prefix):
+    key = prefix + '/ttl'
+    client.set(key, 'v', ttl=5)
+    start = client.revision(key) + 1
+    node = client.refresh(key, 5)
+    assert node.value == 'v' and node.ttl is not None and node.ttl >= 4
+    client.set(key, 'w')
+    event = client.watch(key, index=start, timeout=5)
+    assert (event.value, event.prev_value) == ('w', 'v')
+
+
+def test_failover_and_error_naming(etcd_server, api, prefix):
+    dead = 'http://127.0.0.1:%d' % free_port()
+    with EtcdClient([dead, etcd_server.url], api_version=api) as client:
+        client.set(prefix + '/f', '1')
+        assert client.endpoint == etcd_server.url
+        assert client.get(prefix + '/f').value == '1'
+    with EtcdClient([dead], api_version=api, timeout=1) as client:
+        with pytest.raises(EtcdConnectionError) as info:
+            client.get(prefix + '/f')
+        assert info.value.endpoints == [dead]
+        assert 'connection refused' in str(info.value)
