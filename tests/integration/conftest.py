@@ -21,8 +21,8 @@ from etcd_server import EtcdServer, TlsMaterial, etcd_binary
 from integration_helpers import Oracle, PlaybookRunner
 
 API_VERSIONS = ('v2', 'v3')
-COLLECTIONS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
-                               'build', 'collections')
+# tests/conftest.py puts the checkout (as a playbook-adjacent collection) first on this path.
+COLLECTIONS_DIR = os.environ['ANSIBLE_COLLECTIONS_PATH']
 
 
 def pytest_collection_modifyitems(items):
