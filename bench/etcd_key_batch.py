@@ -97,7 +97,8 @@ def run_play(workdir, name, play, variables):
         json.dump(variables, handle)
     env = dict(os.environ)
     env['ANSIBLE_COLLECTIONS_PATH'] = COLLECTIONS
-    env['ANSIBLE_STDOUT_CALLBACK'] = 'ansible.builtin.minimal'
+    env['ANSIBLE_STDOUT_CALLBACK'] = 'ansible.builtin.default'
+    env['ANSIBLE_DISPLAY_OK_HOSTS'] = '0'
     env['ANSIBLE_LOCAL_TEMP'] = os.path.join(workdir, 'tmp')
     playbook = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
     if not os.path.exists(playbook):
