@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import time
 
-from conftest import no_traceback
 from etcd_server import free_port
-from integration_helpers import start_in_thread
+from integration_helpers import no_traceback, start_in_thread
 
 KEY = 'etcdfleet.cluster.etcd_key'
 INFO = 'etcdfleet.cluster.etcd_key_info'
