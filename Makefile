@@ -73,7 +73,7 @@ unit: venv
 	$(BIN)/pytest -q tests/unit
 
 integration: venv
-	scripts/host-packages.sh etcd-server etcd-client
+	scripts/host-packages.sh etcd-server etcd-client haproxy
 	$(BIN)/pytest -q tests/integration
 
 lab-tests: images
