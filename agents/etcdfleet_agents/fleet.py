@@ -96,6 +96,8 @@ class FleetDaemon(runtime.Daemon):
     def __init__(self, args=None, environ=None, client_factory=None, systemd=None):
         super(FleetDaemon, self).__init__(args=args, environ=environ)
         args = self.args
+        if args.drain:
+            args.once = True
         self.client_factory = client_factory or (lambda: runtime.client_from_environ(self.environ))
         self.prefix = args.prefix
         self.store = FleetStore(self.client_factory(), self.prefix)
