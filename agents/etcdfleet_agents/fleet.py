@@ -43,7 +43,7 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_registry i
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_store import FleetStore
 
 from etcdfleet_agents import fleetctl, runtime
-from etcdfleet_agents.fleet_agent import Agent, Systemd
+from etcdfleet_agents.fleet_agent import ACTIVE_OR_STARTING, Agent, Systemd
 from etcdfleet_agents.fleet_engine import Engine
 
 IGNORED_JOB_FIELDS = (FleetKeys.JOB_HEARTBEAT, FleetKeys.JOB_REASON)
@@ -98,7 +98,8 @@ class FleetDaemon(runtime.Daemon):
         args = self.args
         if args.drain:
             args.once = True
-        self.client_factory = client_factory or (lambda: runtime.client_from_environ(self.environ))
+        self.client_factory = client_factory or (
+            lambda **overrides: runtime.client_from_environ(self.environ, **overrides))
         self.prefix = args.prefix
         self.store = FleetStore(self.client_factory(), self.prefix)
         self.keys = self.store.keys
@@ -254,7 +255,9 @@ class FleetDaemon(runtime.Daemon):
             client.close()
 
     def _keeper(self):
-        store = FleetStore(self.client_factory(), self.prefix)
+        # Renewals must not wait on one slow member longer than the TTL allows: a short request
+        # timeout, and the next attempt goes to the next member.
+        store = FleetStore(self.client_factory(timeout=max(0.5, self.ttl / 3.0)), self.prefix)
         lease = store.lease(self.machine.id, self.ttl) if self.engine is not None else None
         self.lease = lease
         was_ok = True
@@ -281,6 +284,10 @@ class FleetDaemon(runtime.Daemon):
                     if was_ok:
                         self.log.warning('cannot renew the registration: %s', exc)
                     was_ok = False
+                    client = store.client
+                    client._preferred = (client._preferred + 1) % len(client.endpoints)  # pylint: disable=protected-access
+                    self.stopping.wait(0.1)
+                    continue
                 self.stopping.wait(self.heartbeat_interval)
         finally:
             store.client.close()
@@ -311,7 +318,7 @@ class FleetDaemon(runtime.Daemon):
         for name, (target_state, _hash, is_global) in managed.items():
             record = records.get(name)
             beating = (target_state == STATE_LAUNCHED and not is_global and name in started
-                       and record is not None and record.active_state not in ('failed', ''))
+                       and record is not None and record.active_state in ACTIVE_OR_STARTING)
             if beating:
                 last = self.beats.get(name)
                 if last is None or now - last >= renew:

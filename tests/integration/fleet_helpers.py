@@ -36,8 +36,8 @@ class Node(object):
         self.daemon = None
         self.thread = None
 
-    def client(self):
-        return EtcdClient(endpoints=[self.url], api_version=self.api)
+    def client(self, **overrides):
+        return EtcdClient(endpoints=[self.url], api_version=self.api, **overrides)
 
     def start(self):
         self.daemon = FleetDaemon(args=self.args, environ={}, client_factory=self.client, systemd=self.systemd)
