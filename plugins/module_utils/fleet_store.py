@@ -246,6 +246,9 @@ class FleetStore(object):
         self.client = client
         self.keys = FleetKeys(prefix)
         self._parsed = {}
+        # Contents this store saw referenced by a job it created, and when: creating more units
+        # with the same contents shortly after needs no new check (the earlier job keeps them).
+        self._referenced = {}
 
     # -- reading ---------------------------------------------------------------------
 
@@ -386,14 +389,19 @@ class FleetStore(object):
             unit = parse_unit(unit)
         validate_unit(unit, name)
         encode_target_state(target_state)
-        self.put_contents(unit)
+        seen = self._referenced.get(unit.hash)
+        fresh = seen is not None and time.monotonic() - seen < 5.0
+        if not fresh:
+            self.put_contents(unit)
         try:
             self.client.set(self.keys.job_object_key(name), encode_job_object(name, unit.hash),
                             prev_exist=False)
         except EtcdCompareFailed:
             raise UnitExists('unit %s already exists' % name)
-        # The contents may have been collected between the two writes.
-        self.put_contents(unit)
+        if not fresh:
+            # The contents may have been collected between the two writes.
+            self.put_contents(unit)
+            self._referenced[unit.hash] = time.monotonic()
         self.client.set(self.keys.job_target_state_key(name), target_state)
         return unit.hash
 
