@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Resident memory of the fleet service (agent + engine candidate) on every lab node, in MB,
 with the units it runs at the time (run after fleet_throughput.py --keep for a loaded figure).

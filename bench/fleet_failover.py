@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Failover time on the lab: ``docker kill`` of the machine running a unit -> the unit active on
 another machine (as published in ``states/``), over several kills; prints each time and the median.
@@ -19,6 +18,12 @@ def active_elsewhere(snap, victim):
         if mid != victim and record.active_state == 'active' and snap.jobs.get(UNIT) is not None \
                 and snap.jobs[UNIT].target == mid:
             return mid
+    return None
+
+
+def launched_on(snap):
+    if snap.current_state(UNIT) == 'launched':
+        return snap.jobs[UNIT].target
     return None
 
 
@@ -46,8 +51,7 @@ def main():
     for round_no in range(1, opts.kills + 1):
         if not wait(lambda: len(store.snapshot().machines) == len(names), 120, 0.5):
             raise SystemExit('not every machine is registered')
-        victim = wait(lambda: (lambda s: s.jobs[UNIT].target if s.current_state(UNIT) == 'launched' else None)(
-            store.snapshot()), opts.timeout)
+        victim = wait(lambda: launched_on(store.snapshot()), opts.timeout)
         if not victim:
             raise SystemExit('%s is not launched' % UNIT)
         container = ids[victim]

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Scheduling throughput on the lab: N instances of a ``sleep infinity`` template submitted in the
 launched state (as ``fleetctl start --no-block``) -> all N launched (systemd active on their

@@ -26,7 +26,6 @@ unloads its units: the engine moves them to other machines.
 
 import argparse
 import os
-import queue
 import socket
 import threading
 import time

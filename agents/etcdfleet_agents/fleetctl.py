@@ -295,10 +295,9 @@ class Fleetctl(object):
         attempts = self.args.block_attempts
         snap = self.store.snapshot()
         globals_ = [n for n in names if snap.jobs.get(n) is not None and snap.jobs[n].is_global]
+        verb = self.args.command
         for name in globals_:
-            out('Triggered global unit %s %s' % (name, {STATE_LAUNCHED: 'start', STATE_LOADED: 'load',
-                                                         STATE_INACTIVE: 'unload'}[goal]
-                                                 if self.args.command != 'stop' else 'stop'))
+            out('Triggered global unit %s %s' % (name, verb))
         pending = [n for n in names if n not in globals_]
         reasons_since = {}
         attempt = 0

@@ -29,10 +29,8 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_registry i
     STATE_LOADED,
     FleetKeys,
     FleetStateError,
-    Machine,
     RegistryFormatError,
     UnitRecord,
-    UnitStateRecord,
     current_state,
     decode_job_object,
     decode_lease,
@@ -613,5 +611,4 @@ def reached(state):
     return predicate
 
 
-__all__ += ['validate_name', 'reached', 'STATE_INACTIVE', 'STATE_LOADED', 'STATE_LAUNCHED',
-            'UnitStateRecord', 'Machine']
+__all__ += ['validate_name', 'reached', 'STATE_INACTIVE', 'STATE_LOADED', 'STATE_LAUNCHED']

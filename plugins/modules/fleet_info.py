@@ -90,8 +90,14 @@ units:
     load_state: {description: systemd LoadState on the target., type: str, sample: loaded}
     active_state: {description: systemd ActiveState on the target., type: str, sample: active}
     sub_state: {description: systemd SubState on the target., type: str, sample: running}
-    reason: {description: Why the unit cannot be placed, or null., type: str, sample: null}
-    reason_machines: {description: Per machine, the rules that excluded it., type: dict, sample: {}}
+    reason:
+      description: Why the unit cannot be placed (null when it is placed or not wanted).
+      type: str
+      sample: null
+    reason_machines:
+      description: Per machine ID, the rules that excluded it.
+      type: dict
+      sample: {}
     description: {description: The unit's Description., type: str, sample: kappa-test}
     machines:
       description: For global units, the machines reporting it with their systemd states.

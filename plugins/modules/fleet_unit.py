@@ -15,7 +15,7 @@ description:
     C(MachineMetadata), C(Conflicts), C(Global), C(Replaces)); the fleet engine places it on a
     machine and the fleet agent of that machine runs it.
   - An instance of a template (C(name@1.service)) needs no O(content) when the template
-    (C(name@.service)) is in the registry: it gets the template's contents.
+    (C(name@.service)) is in the registry; it then gets the template's contents.
   - The contents of a unit are identified by their hash; changing the contents of an existing
     unit needs O(replace=true).
 version_added: 0.1.0
