@@ -132,7 +132,7 @@ class Agent(object):
         return self
 
     def run_once(self, timeout=60):
-        return subprocess.run(self.command() + ['--once'], env=self.environ(), capture_output=True, text=True,
+        return subprocess.run(self.command() + ['--once'], env=self.environ(), capture_output=True, text=True, check=False,
                               timeout=timeout)
 
     def log(self):

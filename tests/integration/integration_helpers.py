@@ -218,7 +218,7 @@ class PlaybookRunner(object):
         if diff:
             cmd.append('--diff')
         proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                              cwd=self.workdir, timeout=300)
+                              cwd=self.workdir, timeout=300, check=False)
         tasks = {}
         text = proc.stdout
         start = text.find('\n{\n')

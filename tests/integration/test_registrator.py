@@ -119,7 +119,10 @@ def test_stop_die_and_restart_on_a_new_port(oracle, agent, containers, prefix, h
     containers.run('killed', ports=['%d:80' % p[1]])
     containers.run('moved', ports=['%d:80' % p[2]])
     t = containers.tag
-    key = lambda short: '%s/busybox/%s:%s-%s:80' % (prefix, hostname, t, short)  # noqa: E731
+
+    def key(short):
+        return '%s/busybox/%s:%s-%s:80' % (prefix, hostname, t, short)
+
     wait_for(lambda: len(mine(oracle, prefix, hostname)) == 3, what='three keys')
     containers.stop('stopped')
     wait_for(lambda: key('stopped') not in mine(oracle, prefix, hostname), what='stop deregisters')
@@ -237,7 +240,9 @@ def test_etcd_restart_under_a_running_agent(api, agent, containers, prefix, host
         containers.run('stays', ports=['%d:80' % p[0]])
         containers.run('goes', ports=['%d:80' % p[1]])
         t = containers.tag
-        key = lambda short, n: ('%s/busybox/%s:%s-%s:80' % (prefix, hostname, t, short), '10.99.0.5:%d' % n)  # noqa: E731
+
+        def key(short, port):
+            return '%s/busybox/%s:%s-%s:80' % (prefix, hostname, t, short), '10.99.0.5:%d' % port
         wait_for(lambda: len(mine(oracle, prefix, hostname)) == 2, what='two keys')
         server.halt()
         # while etcd is away for longer than the TTL: one container stops, another starts
@@ -280,4 +285,3 @@ def test_bad_setting_is_one_line(etcd_server, api):
     assert result.returncode == 2
     assert 'ttl 1 leaves no time to renew the keys' in result.stderr
     assert 'Traceback' not in result.stderr
-

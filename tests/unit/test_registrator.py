@@ -75,8 +75,8 @@ def test_bad_settings_are_named(argv, environ, fragment, capsys):
 
 def test_cli_reports_unusable_settings_in_one_line(capsys, monkeypatch):
     monkeypatch.setattr(reg, 'detect_advertise_ip', lambda endpoints: None)
-    code = reg.cli(['--once', '--hostname', 'n1'], environ={'ETCDFLEET_ENDPOINTS': 'http://127.0.0.1:9',
-                                                             'ETCDFLEET_API_VERSION': 'v3'})
+    environ = {'ETCDFLEET_ENDPOINTS': 'http://127.0.0.1:9', 'ETCDFLEET_API_VERSION': 'v3'}
+    code = reg.cli(['--once', '--hostname', 'n1'], environ=environ)
     assert code == 2
     err = capsys.readouterr().err
     assert err == 'registrator: cannot find an address to advertise: set --advertise-ip\n'
@@ -389,7 +389,7 @@ def test_event_during_an_etcd_outage_is_caught_up(store, docker, monkeypatch):
     cid = docker.add('web1', ports=[('80/tcp', 32768)])
     agent = make_agent(store, docker, '--resync', '0')
     with Running(agent):
-        wait_for(lambda: store.values(), what='initial resync')
+        wait_for(store.values, what='initial resync')
         store.down = True
         docker.update(cid, running=False)
         docker.emit(cid, 'die')
@@ -404,7 +404,7 @@ def test_keepalive_failure_then_recovery(store, docker, monkeypatch):
     docker.add('web1', ports=[('80/tcp', 32768)])
     agent = make_agent(store, docker, '--ttl', '2', '--resync', '0')
     with Running(agent):
-        wait_for(lambda: store.values(), what='initial resync')
+        wait_for(store.values, what='initial resync')
         store.down = True
         time.sleep(1.0)
         store.advance(5)      # etcd was away for longer than the TTL
