@@ -1051,7 +1051,8 @@ def container_from_inspect(attrs):
         'ip': ip,
         'network_mode': network_mode,
         'health': health,
-        'running': bool(state.get('Running', True)),
+        # a paused container cannot answer: it counts as not running
+        'running': bool(state.get('Running', True)) and not state.get('Paused'),
     }
 
 

@@ -136,6 +136,12 @@ def test_stop_die_and_restart_on_a_new_port(oracle, agent, containers, prefix, h
     docker('restart', '-t', '1', containers.name('moved'))
     wait_for(lambda: mine(oracle, prefix, hostname) == {key('moved'): '10.99.0.5:%d' % p[3]},
              what='the key after docker restart')
+    # a paused container cannot answer: deregistered until unpaused
+    docker('pause', containers.name('moved'))
+    wait_for(lambda: mine(oracle, prefix, hostname) == {}, what='pause deregisters')
+    docker('unpause', containers.name('moved'))
+    wait_for(lambda: mine(oracle, prefix, hostname) == {key('moved'): '10.99.0.5:%d' % p[3]},
+             what='unpause registers again')
 
 
 def test_health_gating(oracle, agent, containers, prefix, hostname):
