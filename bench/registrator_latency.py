@@ -26,7 +26,7 @@ sys.path[:0] = [os.path.join(ROOT, 'tests'), os.path.join(ROOT, 'playbooks', 'co
 
 from etcd_server import EtcdServer  # noqa: E402  pylint: disable=wrong-import-position
 from registrator_helpers import Agent, Containers, docker_available  # noqa: E402  pylint: disable=wrong-import-position
-from ansible_collections.etcdfleet.cluster.plugins.module_utils.etcd import EtcdClient  # noqa: E402  pylint: disable=wrong-import-position
+from ansible_collections.etcdfleet.cluster.plugins.module_utils.etcd import EtcdClient, EtcdError  # noqa: E402  pylint: disable=wrong-import-position
 
 
 def percentile(values, fraction):
@@ -50,14 +50,18 @@ class KeyWatcher(threading.Thread):
         self.start_index = client.revision('/') + 1
 
     def run(self):
-        for event in self.client.watch_iter(self.prefix, recursive=True, index=self.start_index, stop=self.stop):
-            if event is None:
-                continue
-            now = time.monotonic()
-            if event.action in ('create', 'update', 'set'):
-                self.created.setdefault(event.key, now)
-            elif event.action in ('delete', 'expire'):
-                self.deleted.setdefault(event.key, now)
+        try:
+            for event in self.client.watch_iter(self.prefix, recursive=True, index=self.start_index, stop=self.stop):
+                if event is None:
+                    continue
+                now = time.monotonic()
+                if event.action in ('create', 'update', 'set'):
+                    self.created.setdefault(event.key, now)
+                elif event.action in ('delete', 'expire'):
+                    self.deleted.setdefault(event.key, now)
+        except EtcdError:
+            if not self.stop.is_set():
+                raise
 
 
 def wait_until(condition, timeout):
@@ -101,7 +105,7 @@ def run(api, count, workdir):
         watcher.start()
         idle_rss = rss(agent.process.pid)
         up, down, missed = [], [], 0
-        before_return = 0
+        before_return = gone_before_return = 0
         for number in range(count):
             short = 'c%03d' % number
             key = '%s/busybox/%s:%s:80' % (prefix, hostname, containers.name(short))
@@ -121,14 +125,19 @@ def run(api, count, workdir):
             containers.remove(short)
             returned = time.monotonic()
             if wait_until(lambda: key in watcher.deleted, 10):
-                down.append(max(0.0, watcher.deleted[key] - returned))
+                latency = watcher.deleted[key] - returned
+                if latency < 0:
+                    gone_before_return += 1
+                down.append(max(0.0, latency))
             else:
                 missed += 1
         watcher.stop.set()
+        watcher.join(5)
         print('etcd API %s, %d containers, %d keys seen created, %d missed' % (api, count, len(watcher.created), missed))
         print('  ' + summary('docker run -> key exists', up))
         print('  ' + summary('docker rm -f -> key gone', down))
-        print('  keys present before docker run returned: %d' % before_return)
+        print('  keys present before docker run returned: %d; gone before docker rm -f returned: %d'
+              % (before_return, gone_before_return))
         print('  agent memory: VmRSS %.1f MB idle, %.1f MB with %d containers registered, peak VmHWM %.1f MB'
               % (idle_rss['VmRSS'], loaded['VmRSS'], count, loaded['VmHWM']))
         return up, loaded
