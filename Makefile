@@ -10,7 +10,9 @@ export ETCDFLEET_LAB_DIR ?= $(CURDIR)/.lab
 LAB_INVENTORY := $(ETCDFLEET_LAB_DIR)/inventory.yml
 export PATH := $(BIN):$(PATH)
 # Tools that install the collection into a cache (ansible-lint, molecule) find it linked there.
+# Only this checkout counts as etcdfleet.cluster: no copy installed elsewhere on the machine.
 export VIRTUAL_ENV := $(VENV)
+export ANSIBLE_COLLECTIONS_PATH := $(VENV)/.ansible/collections
 COLLECTION_LINK := $(VENV)/.ansible/collections/ansible_collections/etcdfleet/cluster
 export ANSIBLE_NOCOLOR ?= $(if $(CI),1,)
 export PY_COLORS ?= $(if $(CI),0,)
@@ -71,7 +73,7 @@ unit: venv
 	$(BIN)/pytest -q tests/unit
 
 integration: venv
-	scripts/host-packages.sh etcd-server etcd-client
+	scripts/host-packages.sh etcd-server etcd-client haproxy
 	$(BIN)/pytest -q tests/integration
 
 lab-tests: images

@@ -419,6 +419,13 @@ def to_text_value(value, name='value'):
     return value
 
 
+def summarize_text(text, limit=160):
+    """One short line out of an HTML or text body, for error messages."""
+    text = re.sub(r'<[^>]*>', ' ', text or '')
+    text = ' '.join(text.split())
+    return text if len(text) <= limit else text[:limit - 3] + '...'
+
+
 def dir_prefix(key):
     """The v3 prefix of the keys below ``key`` (``/a`` -> ``/a/``, ``/`` -> ``/``)."""
     if key.endswith('/'):

@@ -24,6 +24,7 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_common imp
     EtcdTLSError,
     EtcdWatchTimeout,
     split_endpoint,
+    summarize_text,
 )
 
 _HTTPS_REQUIRED = b'Client sent an HTTP request to an HTTPS server'
@@ -304,6 +305,12 @@ class HttpTransport(object):
     def request_json(self, method, path, body=None, headers=None, timeout=None):
         """Like ``request`` but decode a JSON answer (``None`` for an empty body)."""
         status, data = self.request(method, path, body=body, headers=headers, timeout=timeout)
+        if status >= 400:
+            try:
+                return status, decode_json(data, self.endpoint, path)
+            except EndpointUnavailable:
+                # not a JSON error from etcd: keep the text for the message
+                return status, {'http_error': summarize_text(data[:2000].decode('utf-8', 'replace'))}
         return status, decode_json(data, self.endpoint, path)
 
     def open_stream(self, method, path, body=None, headers=None, timeout=None):

@@ -34,6 +34,7 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_common imp
     EtcdWatchIndexCleared,
     EtcdWatchTimeout,
     split_endpoint,
+    summarize_text,
 )
 from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_http import (
     HTTPS_HINT,
@@ -245,6 +246,12 @@ class V2Backend(object):
         text = str(exc)
         if 'HTTP request to an HTTPS server' in text:
             return EndpointUnavailable(self.endpoint, HTTPS_HINT, tls=True)
+        if text.startswith('Bad response'):
+            # python-etcd's word for a body that is not JSON: not an etcd v2 answer
+            cause = payload.get('cause') if isinstance(payload, dict) else None
+            return EndpointUnavailable(self.endpoint, 'no etcd v2 API at /v2/keys (%s); etcd 3.4/3.5 serve it '
+                                       'only with --enable-v2=true, or use api_version=v3'
+                                       % summarize_text(cause or text))
         return EtcdServerError('etcd v2 request for %s failed: %s' % (key, text), key=key)
 
     def _call(self, key, func, *args, **kwargs):

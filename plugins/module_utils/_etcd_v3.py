@@ -155,6 +155,8 @@ class V3Backend(object):
 
     @staticmethod
     def _error_message(data):
+        if isinstance(data, dict) and 'http_error' in data:
+            return data['http_error']
         if isinstance(data, dict):
             err = data.get('error')
             if isinstance(err, dict):
@@ -168,9 +170,10 @@ class V3Backend(object):
         if isinstance(data, dict) and isinstance(data.get('error'), dict):
             code = data['error'].get('code', code)
         low = message.lower()
-        if status == 404 and not message:
-            raise EndpointUnavailable(self.endpoint, 'no etcd v3 JSON API at %s%s (HTTP 404)' % (
-                self.prefix, path))
+        if isinstance(data, dict) and 'http_error' in data:
+            # not an answer of etcd's gateway: the request was not processed
+            raise EndpointUnavailable(self.endpoint, 'no etcd v3 JSON API at %s%s (HTTP %s: %s)' % (
+                self.prefix, path, status, data['http_error'] or 'no text'))
         if 'invalid auth token' in low or 'user name is empty' in low or code == 16:
             raise _InvalidToken()
         if 'authentication failed' in low or 'invalid user id or password' in low:

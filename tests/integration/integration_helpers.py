@@ -248,3 +248,11 @@ def start_in_thread(func, *args, **kwargs):
     thread = threading.Thread(target=target, daemon=True)
     thread.start()
     return thread, box
+
+
+def no_traceback(result):
+    """Assert a task result carries no Python traceback."""
+    text = repr(result)
+    assert 'Traceback (most recent call last)' not in text, text
+    assert 'module_stderr' not in result or not result['module_stderr'].strip(), result
+    return True

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import uuid
 
-from conftest import no_traceback
 from etcd_server import EtcdServer
-from integration_helpers import Oracle
+from integration_helpers import Oracle, no_traceback
 
 TOKEN = 'etcdfleet.cluster.etcd_discovery_token'
 

@@ -6,8 +6,8 @@
 
 from __future__ import annotations
 
-from conftest import no_traceback
 from etcd_server import free_port
+from integration_helpers import no_traceback
 
 LOOKUP = "lookup('etcdfleet.cluster.etcd', %s, endpoints=ep, api_version=api%s)"
 QUERY = "query('etcdfleet.cluster.etcd', %s, endpoints=ep, api_version=api%s)"

@@ -10,8 +10,8 @@ import uuid
 
 import pytest
 
-from conftest import no_traceback
 from etcd_server import EtcdServer, enable_v2_auth, enable_v3_auth
+from integration_helpers import no_traceback
 
 KEY = 'etcdfleet.cluster.etcd_key'
 INFO = 'etcdfleet.cluster.etcd_key_info'

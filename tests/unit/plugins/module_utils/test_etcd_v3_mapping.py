@@ -316,3 +316,11 @@ def test_members_and_status_use_hex_ids():
     assert cluster_id == 'ff' and members[0]['id'] == '1000' and members[0]['client_urls'] == ['http://c:2379']
     status = be.status()
     assert status['leader'] == '1000' and status['version'] == '3.4.23' and status['db_size'] == 20480
+
+
+def test_an_endpoint_that_is_not_the_gateway_is_explained():
+    be, dummy = backend([('/v3/kv/txn', 404, {'http_error': '404 page not found'})])
+    with pytest.raises(EndpointUnavailable) as info:
+        be.set('/k', 'v')
+    assert info.value.sent is False
+    assert info.value.reason == 'no etcd v3 JSON API at /v3/kv/txn (HTTP 404: 404 page not found)'

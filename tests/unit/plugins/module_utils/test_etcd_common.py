@@ -23,6 +23,7 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_common imp
     dir_prefix,
     prefix_range_end,
     strip_dir_key,
+    summarize_text,
 )
 
 
@@ -147,3 +148,10 @@ def test_conditions_and_compare_message():
     assert exc.expected == {'value': 'green'} and exc.actual == {'exists': True, 'value': 'blue', 'index': 7}
     missing = EtcdCompareFailed('/k', expected_of(prev_exist=True), actual_of(None))
     assert str(missing) == 'compare failed for key /k: expected key present; actual key absent'
+
+
+def test_summarize_text():
+    assert summarize_text('<html><body><h1>Error</h1>\n <p>Not   found</p></body></html>') == 'Error Not found'
+    long_text = 'x' * 500
+    assert len(summarize_text(long_text)) == 160 and summarize_text(long_text).endswith('...')
+    assert summarize_text(None) == ''

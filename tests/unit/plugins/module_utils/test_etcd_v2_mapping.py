@@ -206,3 +206,12 @@ def test_refresh_and_mkdir_arguments():
     assert event.node.dir and event.action == 'create'
     assert client.calls[0] == ('refresh', ('/k', 20), {'prevValue': 'v'})
     assert client.calls[1] == ('write', ('/d', None), {'ttl': None, 'dir': True, 'prevExist': False})
+
+
+def test_a_server_without_the_v2_api_is_explained():
+    be, dummy = backend(read=[pyetcd.EtcdException('Bad response : 404 page not found',
+                                                   {'message': 'Bad response', 'cause': '404 page not found\n'})])
+    with pytest.raises(EndpointUnavailable) as info:
+        be.get('/k')
+    assert info.value.sent is False
+    assert '404 page not found' in info.value.reason and '--enable-v2=true' in info.value.reason
