@@ -26,3 +26,8 @@ _existing = os.environ.get('ANSIBLE_COLLECTIONS_PATH')
 if not _existing or COLLECTIONS_PATH not in _existing.split(os.pathsep):
     os.environ['ANSIBLE_COLLECTIONS_PATH'] = os.pathsep.join(
         p for p in (COLLECTIONS_PATH, _existing) if p)
+
+# The node daemons (agents/etcdfleet_agents) import the collection as installed on the nodes.
+AGENTS_PATH = os.path.join(REPO_ROOT, 'agents')
+if AGENTS_PATH not in sys.path:
+    sys.path.insert(0, AGENTS_PATH)
