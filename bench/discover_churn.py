@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """docker-discover under churn on loopback: constant bounded load through HAProxy while backends
 come and go, counting failed requests.

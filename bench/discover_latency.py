@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """docker-discover latency on loopback: a real etcd, a real HAProxy (master-worker, reloaded with
 SIGUSR2) and the watcher as a child process with the role's template and settings.

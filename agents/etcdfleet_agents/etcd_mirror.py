@@ -127,8 +127,8 @@ class PrefixMirror(object):
         if item is _STOP:
             return _STOP
         if isinstance(item, _Failure):
-            raise WatchFailed("watch of %s failed: %s: %s" % (self.prefix, type(item.error).__name__,
-                                                             item.error)) from item.error
+            raise WatchFailed("watch of %s failed: %s: %s"
+                              % (self.prefix, type(item.error).__name__, item.error)) from item.error
         return item
 
     def wait(self, debounce=0.2, max_delay=2.0, timeout=None):

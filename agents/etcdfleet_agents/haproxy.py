@@ -236,8 +236,8 @@ class Haproxy(object):
             return
         code, output = self._run(self.reload_command)
         if code != 0:
-            raise ReloadFailed("%s failed (exit %d): %s" % (" ".join(self.reload_command), code,
-                                                             _one_line(output) or "no message"))
+            raise ReloadFailed("%s failed (exit %d): %s"
+                               % (" ".join(self.reload_command), code, _one_line(output) or "no message"))
 
 
 def runtime_command(path, command, timeout=5.0):

@@ -155,8 +155,7 @@ def test_add_and_remove_backends(haproxy, backends, client, etcd_server, api, pr
     assert answers(port, 3) == [answers(port, 1)[0]] * 3
 
 
-def test_garbage_is_skipped_and_good_backends_keep_serving(haproxy, backends, client, etcd_server, api, prefix,
-                                                            watchers):
+def test_garbage_is_skipped_and_good_backends_keep_serving(haproxy, backends, client, etcd_server, api, prefix, watchers):
     port = free_port()
     good = [backends('good-1'), backends('good-2')]
     for index, backend in enumerate(good, 1):
@@ -183,8 +182,9 @@ def test_garbage_is_skipped_and_good_backends_keep_serving(haproxy, backends, cl
     config = open(haproxy.config).read()
     assert servers_in(haproxy.config) == 2, config
     assert 'evil' not in config and 'invalid' not in config
-    status = wait_for(lambda: (lambda st: st if len(st['warnings']) == len(garbage) else None)(
-        status_of(os.path.dirname(haproxy.config))), 5, what='the warnings in the status file')
+    wait_for(lambda: len(status_of(os.path.dirname(haproxy.config))['warnings']) == len(garbage), 5,
+             what='the warnings in the status file')
+    status = status_of(os.path.dirname(haproxy.config))
     assert status['ok'] is True
     assert watcher.process.poll() is None
     # one warning per entry, not one per render
@@ -226,8 +226,9 @@ def test_broken_template_keeps_the_old_configuration(haproxy, backends, client, 
     assert 'no-such-keyword' in open(haproxy.config + '.rejected').read()
     assert haproxy.reloads() == reloads
     assert set(answers(port, 6)) == {'one'}
-    status = wait_for(lambda: (lambda st: st if 'no-such-keyword' in st['message'] else None)(
-        status_of(str(tmp_path))), 5, what='the check error in the status file')
+    wait_for(lambda: 'no-such-keyword' in status_of(str(tmp_path))['message'], 5,
+             what='the check error in the status file')
+    status = status_of(str(tmp_path))
     assert status['ok'] is False
 
     # repaired: the next change installs it

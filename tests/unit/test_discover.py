@@ -147,8 +147,8 @@ def test_http_services_retry_idempotent_requests_only():
     backend = lines_of('backend be_web_8000', render(VALUES))
     assert 'retry-on conn-failure empty-response response-timeout' in backend
     assert 'http-request disable-l7-retry if !METH_GET !METH_HEAD !METH_OPTIONS' in backend
-    tcp = lines_of('backend be_db_5432', render({'/services/db/a': '10.0.0.9:5432'},
-                                                 services=[{'name': 'db', 'port': 5432}]))
+    tcp_text = render({'/services/db/a': '10.0.0.9:5432'}, services=[{'name': 'db', 'port': 5432}])
+    tcp = lines_of('backend be_db_5432', tcp_text)
     assert 'mode tcp' in tcp
     assert not [line for line in tcp if 'retry-on' in line or 'http-request' in line]
 
