@@ -31,16 +31,7 @@ if not _existing or COLLECTIONS_PATH not in _existing.split(os.pathsep):
     os.environ['ANSIBLE_COLLECTIONS_PATH'] = os.pathsep.join(
         p for p in (COLLECTIONS_PATH, _existing) if p)
 
-# The node daemons (agents/etcdfleet_agents) import as on the nodes.
+# The node daemons (agents/etcdfleet_agents) import the collection as installed on the nodes.
 AGENTS_PATH = os.path.join(REPO_ROOT, 'agents')
 if AGENTS_PATH not in sys.path:
     sys.path.insert(0, AGENTS_PATH)
-
-# ansible-playbook runs of the integration tests find the collection under build/collections.
-_BUILD_LINK = os.path.join(REPO_ROOT, 'build', 'collections', 'ansible_collections', 'etcdfleet', 'cluster')
-if not os.path.lexists(_BUILD_LINK):
-    os.makedirs(os.path.dirname(_BUILD_LINK), exist_ok=True)
-    try:
-        os.symlink(REPO_ROOT, _BUILD_LINK)
-    except FileExistsError:
-        pass
