@@ -136,6 +136,14 @@ def speaks_tls(host, port, timeout):
 HTTPS_HINT = 'the endpoint speaks https, not http (use https:// in endpoints)'
 
 
+def _close_quietly(conn):
+    if conn is not None:
+        try:
+            conn.close()
+        except Exception:  # pylint: disable=broad-except
+            pass
+
+
 class HttpStream(object):
     """A response read line by line (the v3 watch stream)."""
 
@@ -172,11 +180,7 @@ class HttpStream(object):
 
     def close(self):
         conn, self._conn = self._conn, None
-        if conn is not None:
-            try:
-                conn.close()
-            except Exception:  # pylint: disable=broad-except
-                pass
+        _close_quietly(conn)
 
     @property
     def closed(self):
@@ -224,11 +228,24 @@ class HttpTransport(object):
 
     def close(self):
         conn, self._conn = self._conn, None
-        if conn is not None:
-            try:
-                conn.close()
-            except Exception:  # pylint: disable=broad-except
-                pass
+        _close_quietly(conn)
+
+    # -- member endpoints, the same for both API versions --------------------
+
+    def member_health(self, headers=None):
+        """(healthy, reason) from the member's /health endpoint."""
+        status, data = self.request_json('GET', '/health', headers=headers)
+        if status == 200 and isinstance(data, dict):
+            healthy = str(data.get('health')).lower() == 'true'
+            return healthy, None if healthy else (data.get('reason') or 'member reports unhealthy')
+        return False, 'health check answered HTTP %s' % status
+
+    def member_version(self):
+        """(server version, cluster version) from the member's /version endpoint."""
+        status, data = self.request_json('GET', '/version')
+        if status == 200 and isinstance(data, dict):
+            return data.get('etcdserver'), data.get('etcdcluster')
+        return None, None
 
     def _headers(self, headers, body):
         result = {'Accept': 'application/json'}

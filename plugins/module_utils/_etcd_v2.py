@@ -424,14 +424,7 @@ class V2Backend(object):
         }
 
     def health(self):
-        status, data = self.transport.request_json('GET', '/health')
-        if status == 200 and isinstance(data, dict):
-            healthy = str(data.get('health')).lower() == 'true'
-            return healthy, None if healthy else (data.get('reason') or 'member reports unhealthy')
-        return False, 'health check answered HTTP %s' % status
+        return self.transport.member_health()
 
     def version(self):
-        status, data = self.transport.request_json('GET', '/version')
-        if status == 200 and isinstance(data, dict):
-            return data.get('etcdserver'), data.get('etcdcluster')
-        return None, None
+        return self.transport.member_version()
