@@ -89,6 +89,11 @@ def speaks_plain_http(host, port, timeout):
         return False
 
 
+def no_tls_reason(text):
+    """The reason given when an https:// endpoint turns out to speak plain HTTP."""
+    return 'TLS handshake failed, the endpoint does not seem to speak TLS (use http://): %s' % text
+
+
 def describe_tls_error(exc, has_client_cert, address=None, after_handshake=False):
     """Explain an ``ssl.SSLError`` in terms of the connection options.
 
@@ -100,11 +105,11 @@ def describe_tls_error(exc, has_client_cert, address=None, after_handshake=False
     text = _error_text(exc)
     upper = text.upper()
     cert_refused = False
-    no_tls = 'TLS handshake failed, the endpoint does not seem to speak TLS (use http://): %s' % text
+    no_tls = no_tls_reason(text)
     if 'WRONG_VERSION_NUMBER' in upper or 'WRONG VERSION NUMBER' in upper or 'RECORD_LAYER_FAILURE' in upper:
         return no_tls
-    if ('UNEXPECTED_EOF' in upper or 'EOF OCCURRED' in upper) and address is not None \
-            and speaks_plain_http(address[0], address[1], 2.0):
+    closed = 'UNEXPECTED_EOF' in upper or 'EOF OCCURRED' in upper or isinstance(exc, ConnectionError)
+    if closed and address is not None and speaks_plain_http(address[0], address[1], 2.0):
         return no_tls
     if isinstance(exc, ssl.SSLCertVerificationError) or 'CERTIFICATE_VERIFY_FAILED' in upper:
         return 'server certificate not trusted (check ca_cert and the endpoint host name): %s' % text
@@ -221,6 +226,14 @@ class HttpTransport(object):
             raise EndpointUnavailable(self.endpoint, describe_tls_error(exc, self.has_client_cert,
                                                                         (self.host, self.port)),
                                       tls=True)
+        except (ConnectionResetError, ConnectionAbortedError) as exc:
+            # a plain HTTP server may answer a TLS hello with a reset instead of bytes
+            conn.close()
+            if self.scheme == 'https':
+                raise EndpointUnavailable(self.endpoint, describe_tls_error(exc, self.has_client_cert,
+                                                                            (self.host, self.port)),
+                                          tls=True)
+            raise EndpointUnavailable(self.endpoint, _error_text(exc))
         except (OSError, http.client.HTTPException) as exc:
             conn.close()
             raise EndpointUnavailable(self.endpoint, _error_text(exc))

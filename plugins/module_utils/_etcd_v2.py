@@ -41,6 +41,8 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_http impor
     EndpointUnavailable,
     HttpTransport,
     describe_tls_error,
+    no_tls_reason,
+    speaks_plain_http,
     speaks_tls,
 )
 
@@ -198,6 +200,8 @@ class V2Backend(object):
             if scheme == 'http' and speaks_tls(host, port, min(self.timeout, 2.0)):
                 return EndpointUnavailable(self.endpoint, HTTPS_HINT, tls=True)
             reason = 'connection closed by the server (%s)' % text
+            if scheme == 'https' and speaks_plain_http(host, port, min(self.timeout, 2.0)):
+                return EndpointUnavailable(self.endpoint, no_tls_reason(text), tls=True)
             if scheme == 'https':
                 return EndpointUnavailable(self.endpoint, describe_tls_error(
                     ssl.SSLEOFError('connection closed after the TLS handshake: %s' % text),
