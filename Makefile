@@ -72,7 +72,7 @@ sanity: venv
 unit: venv
 	$(BIN)/pytest -q tests/unit
 
-integration: venv
+integration: images
 	scripts/host-packages.sh etcd-server etcd-client haproxy
 	$(BIN)/pytest -q tests/integration
 

@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Make this repository importable as ``ansible_collections.etcdfleet.cluster``."""
+"""Make this repository importable as ``ansible_collections.etcdfleet.cluster``, and its node
+daemons as ``etcdfleet_agents`` (as on the nodes, where PYTHONPATH holds both)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,15 @@ def _collections_path():
 COLLECTIONS_PATH = _collections_path()
 if COLLECTIONS_PATH not in sys.path:
     sys.path.insert(0, COLLECTIONS_PATH)
+AGENTS_PATH = os.path.join(REPO_ROOT, 'agents')
+if AGENTS_PATH not in sys.path:
+    sys.path.insert(0, AGENTS_PATH)
 _existing = os.environ.get('ANSIBLE_COLLECTIONS_PATH')
 if not _existing or COLLECTIONS_PATH not in _existing.split(os.pathsep):
     os.environ['ANSIBLE_COLLECTIONS_PATH'] = os.pathsep.join(
         p for p in (COLLECTIONS_PATH, _existing) if p)
+
+# The node daemons (agents/etcdfleet_agents) import the collection as installed on the nodes.
+AGENTS_PATH = os.path.join(REPO_ROOT, 'agents')
+if AGENTS_PATH not in sys.path:
+    sys.path.insert(0, AGENTS_PATH)

@@ -62,6 +62,7 @@ class EtcdServer(object):
         self.peer_port = None
         self._own_workdir = False
         self.log_path = None
+        self.data_dir = None
 
     @property
     def scheme(self):
@@ -113,6 +114,7 @@ class EtcdServer(object):
             self.client_port = free_port()
             self.peer_port = free_port()
             data_dir = os.path.join(self.workdir, 'data-%d' % attempt)
+            self.data_dir = data_dir
             self.log_path = os.path.join(self.workdir, 'etcd-%d.log' % attempt)
             with open(self.log_path, 'wb') as log:
                 self.process = subprocess.Popen(self._command(data_dir), stdout=log, stderr=subprocess.STDOUT,
@@ -180,6 +182,18 @@ class EtcdServer(object):
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(10)
+
+    def halt(self):
+        """Stop the etcd process but keep its ports and data (a member going down)."""
+        self._kill()
+
+    def resume(self, timeout=30):
+        """Start the process again on the same ports and data after halt()."""
+        with open(self.log_path, 'ab') as log:
+            self.process = subprocess.Popen(self._command(self.data_dir), stdout=log, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL)
+        self.wait_ready(timeout)
+        return self
 
     def stop(self):
         self._kill()

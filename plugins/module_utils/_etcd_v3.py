@@ -32,6 +32,7 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_common imp
     EtcdEvent,
     EtcdKeyExists,
     EtcdKeyNotFound,
+    EtcdLockLost,
     EtcdNode,
     EtcdNotADir,
     EtcdNotAFile,
@@ -277,7 +278,10 @@ class V3Backend(object):
 
     def keepalive(self, lease):
         """Renew ``lease``; return its new TTL (0 when it has expired)."""
-        result = self._post('/lease/keepalive', {'ID': str(lease)})
+        try:
+            result = self._post('/lease/keepalive', {'ID': str(lease)})
+        except _LeaseNotFound:
+            return 0
         return _int((result.get('result') or result).get('TTL'))
 
     def time_to_live(self, lease):
@@ -393,12 +397,23 @@ class V3Backend(object):
         children = self._range_count(responses[1]) if len(responses) > 1 else 0
         return actual, children
 
-    def set(self, key, value, ttl=None, prev_value=None, prev_index=None, prev_exist=None):
+    def set(self, key, value, ttl=None, prev_value=None, prev_index=None, prev_exist=None, lease=None):
+        """``lease``: attach the key to that existing lease instead of granting one for ``ttl``;
+        EtcdLockLost when the lease has expired."""
+        if lease:
+            try:
+                return self._set(key, value, None, prev_value, prev_index, prev_exist, lease)
+            except _LeaseNotFound:
+                raise EtcdLockLost('lease %x has expired; cannot attach %s to it' % (lease, key),
+                                   key=key) from None
+        return self._set(key, value, ttl, prev_value, prev_index, prev_exist, None)
+
+    def _set(self, key, value, ttl, prev_value, prev_index, prev_exist, given_lease):
         prefix = dir_prefix(key)
         pb = prefix.encode('utf-8')
         allow_children = False
         for dummy in range(_CAS_RETRIES):
-            lease = self.grant(ttl) if ttl else 0
+            lease = given_lease or (self.grant(ttl) if ttl else 0)
             compares = self._cas_compares(key, prev_value, prev_index, prev_exist)
             if not allow_children:
                 compares.append(self._no_children(prefix))
@@ -411,7 +426,8 @@ class V3Backend(object):
                     [self._range_op(key), self._range_op(pb, prefix_range_end(pb), count_only=True)],
                     key=key)
             except Exception:
-                self._revoke_quietly(lease)
+                if not given_lease:
+                    self._revoke_quietly(lease)
                 raise
             if succeeded:
                 prev_kv = (responses[0].get('response_put') or {}).get('prev_kv') if responses else None
@@ -422,7 +438,8 @@ class V3Backend(object):
                                 ttl=ttl, lease=lease or None, revision=revision)
                 return EtcdEvent(ACTION_UPDATE if prev else ACTION_CREATE, key, node, prev,
                                  index=revision, raw_action='PUT')
-            self._revoke_quietly(lease)
+            if not given_lease:
+                self._revoke_quietly(lease)
             actual, children = self._exact_and_children(responses, revision)
             if actual is None and children:
                 raise EtcdNotAFile('%s is a directory (%d keys below %s), it cannot hold a value'

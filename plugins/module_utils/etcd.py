@@ -18,6 +18,7 @@ caller-visible behaviour:
 ``watch_iter``            follow changes for ever (daemons)
 ``cluster_info``          members, leader, health and versions
 ``lock``                  a TTL-bound lock for leader election
+``lease``                 keys kept alive together, renewed without waking watchers
 
 Errors are raised as subclasses of ``EtcdError`` (see below); nothing here
 prints, exits or depends on AnsibleModule.
@@ -112,7 +113,7 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_v2 import 
 from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_v3 import V3Backend
 
 __all__ = [
-    'EtcdClient', 'EtcdLock', 'EtcdNode', 'EtcdEvent', 'EtcdError', 'EtcdUsageError',
+    'EtcdClient', 'EtcdLock', 'EtcdLease', 'EtcdNode', 'EtcdEvent', 'EtcdError', 'EtcdUsageError',
     'EtcdUnsupported', 'EtcdMissingLibrary', 'EtcdConnectionError', 'EtcdTLSError',
     'EtcdAuthError', 'EtcdServerError', 'EtcdKeyError', 'EtcdKeyNotFound', 'EtcdKeyExists',
     'EtcdNotAFile', 'EtcdNotADir', 'EtcdDirNotEmpty', 'EtcdCompareFailed', 'EtcdWatchTimeout',
@@ -538,6 +539,10 @@ class EtcdClient(object):
         """Return an EtcdLock on ``key`` (not yet acquired)."""
         return EtcdLock(self, key, ttl, value=value)
 
+    def lease(self, ttl):
+        """Return an EtcdLease: keys of one owner that live while it keeps them alive."""
+        return EtcdLease(self, ttl)
+
 
 class EtcdLock(object):
     """A TTL-bound lock: the key exists while its holder keeps refreshing it.
@@ -619,3 +624,141 @@ class EtcdLock(object):
 
     def __exit__(self, *exc_info):
         self.release()
+
+
+class EtcdLease(object):
+    """Keys of one owner that expire ``ttl`` seconds after the owner stops keeping them alive.
+
+    Renewing them wakes no watcher: v3 puts every key on one lease and ``keepalive()`` renews the
+    lease with a single request; v2 writes each key with the TTL and ``keepalive()`` renews each
+    one with ``refresh=true``. When keys were lost meanwhile (etcd unreachable for longer than the
+    TTL: the v3 lease or the v2 keys expired), ``keepalive()`` writes them again on a fresh lease
+    and returns their names, so the owner can say so.
+
+    ``put`` writes a key and keeps it; ``keep`` keeps a key that already holds the wanted value
+    without writing it when it can (v2 refresh; v3 when it is already on this lease); ``delete``
+    removes a key; ``revoke`` deletes every kept key (v3: by revoking the lease). To leave the keys
+    to expire, simply stop calling ``keepalive()``.
+    """
+
+    def __init__(self, client, ttl):
+        self.client = client
+        self.ttl = validate_ttl(ttl)
+        if self.ttl is None:
+            raise EtcdUsageError('a lease needs a ttl')
+        self.id = None
+        self._keys = {}
+
+    @property
+    def keys(self):
+        """``{key: value}`` of every key kept alive."""
+        return dict(self._keys)
+
+    def __contains__(self, key):
+        return key in self._keys
+
+    def __len__(self):
+        return len(self._keys)
+
+    def _v3(self):
+        return self.client.api_version == 'v3'
+
+    def _grant(self):
+        self.id = self.client._run('grant', self.ttl)  # pylint: disable=protected-access
+        return self.id
+
+    def _write(self, key, value):
+        if not self._v3():
+            return self.client.set(key, value, ttl=self.ttl)
+        if self.id is None:
+            self._grant()
+        return self.client._run('set', key, value, lease=self.id)  # pylint: disable=protected-access
+
+    def _rewrite_all(self):
+        """Put every kept key again on a new lease (v3) or with a new TTL (v2)."""
+        if self._v3():
+            self._grant()
+        for key, value in sorted(self._keys.items()):
+            self._write(key, value)
+        return sorted(self._keys)
+
+    def put(self, key, value):
+        """Write ``key`` = ``value`` with this lease's TTL and keep it alive; return the EtcdEvent."""
+        validate_key(key)
+        value = to_text_value(value)
+        try:
+            event = self._write(key, value)
+        except EtcdLockLost:
+            # the v3 lease expired: every key on it is gone, write them all again with this one
+            self._keys[key] = value
+            self._rewrite_all()
+            return None
+        self._keys[key] = value
+        return event
+
+    def keep(self, key, value, current=None):
+        """Keep ``key`` = ``value`` alive; ``current`` is the EtcdNode read from etcd, if any.
+
+        Returns True when the key had to be written (absent, another value, or on another v3
+        lease) and False when it was taken over without a write.
+        """
+        validate_key(key)
+        value = to_text_value(value)
+        if current is not None and not current.dir and current.value == value:
+            if not self._v3():
+                try:
+                    self.client.refresh(key, self.ttl, prev_value=value)
+                    self._keys[key] = value
+                    return False
+                except (EtcdKeyNotFound, EtcdCompareFailed):
+                    pass
+            elif self.id is not None and current.lease == self.id:
+                self._keys[key] = value
+                return False
+        self.put(key, value)
+        return True
+
+    def delete(self, key):
+        """Delete ``key`` and stop keeping it; True when it existed."""
+        self._keys.pop(key, None)
+        try:
+            self.client.delete(key)
+        except EtcdKeyNotFound:
+            return False
+        return True
+
+    def keepalive(self):
+        """Renew every kept key without waking watchers; return the keys that had been lost
+        and were written again (sorted)."""
+        if not self._keys:
+            return []
+        if self._v3():
+            if self.id is not None:
+                remaining = self.client._run('keepalive', self.id, retry_sent=True)  # pylint: disable=protected-access
+                if remaining > 0:
+                    return []
+            return self._rewrite_all()
+        lost = []
+        for key, value in sorted(self._keys.items()):
+            try:
+                self.client.refresh(key, self.ttl, prev_value=value)
+            except (EtcdKeyNotFound, EtcdCompareFailed):
+                self.client.set(key, value, ttl=self.ttl)
+                lost.append(key)
+        return lost
+
+    def revoke(self):
+        """Delete every kept key now (v3: revoke the lease); return their names (sorted)."""
+        keys = sorted(self._keys)
+        if self._v3():
+            if self.id is not None:
+                self.client._run('revoke', self.id)  # pylint: disable=protected-access
+        else:
+            for key in keys:
+                try:
+                    self.client.delete(key, prev_value=self._keys[key])
+                except (EtcdKeyNotFound, EtcdCompareFailed):
+                    pass
+        self._keys = {}
+        self.id = None
+        return keys

@@ -1051,7 +1051,8 @@ def container_from_inspect(attrs):
         'ip': ip,
         'network_mode': network_mode,
         'health': health,
-        'running': bool(state.get('Running', True)),
+        # a paused container cannot answer: it counts as not running
+        'running': bool(state.get('Running', True)) and not state.get('Paused'),
     }
 
 
@@ -1105,10 +1106,11 @@ class SyncPlan(NamedTuple):
     conflicts: List[str]
 
 
-def plan_sync(services, existing, hostname, prefix=DEFAULT_PREFIX):
+def plan_sync(services, existing, hostname, prefix=DEFAULT_PREFIX, style='plain'):
     """Compare wanted Service records with the (key, value) pairs read from
-    the prefix.  Keys with ids this host cannot prove to be its own are never
-    deleted (they expire by TTL)."""
+    the prefix; values are encoded in ``style`` (see encode_value).  Keys with
+    ids this host cannot prove to be its own are never deleted (they expire
+    by TTL)."""
     prefix = normalize_prefix(prefix)
     wanted = {}
     owner = {}
@@ -1119,7 +1121,7 @@ def plan_sync(services, existing, hostname, prefix=DEFAULT_PREFIX):
             conflicts.append('%s is wanted by %s port %d and by %s port %d; keeping the first'
                              % (key, owner[key][0], owner[key][1], service.container, service.exposed_port))
             continue
-        wanted[key] = service.value()
+        wanted[key] = service.value(style)
         owner[key] = (service.container, service.exposed_port)
     current = {}
     for key, value in existing:

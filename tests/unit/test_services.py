@@ -896,6 +896,14 @@ class TestInspect:
         del doc['NetworkSettings']['Networks']['appnet']
         assert svc.container_from_inspect(doc)['ip'] == '10.0.9.9'
 
+    def test_paused_container_counts_as_not_running(self):
+        doc = inspect_doc(State={'Running': True, 'Paused': True, 'Status': 'paused'})
+        desc = svc.container_from_inspect(doc)
+        assert desc['running'] is False
+        assert svc.container_services(desc, OPTS).services == []
+        doc['State']['Paused'] = False
+        assert svc.container_from_inspect(doc)['running'] is True
+
     def test_host_network(self):
         doc = inspect_doc(HostConfig={'NetworkMode': 'host'})
         doc['NetworkSettings'] = {'Ports': {}, 'IPAddress': '', 'Networks': {'host': {'IPAddress': ''}}}

@@ -31,7 +31,7 @@ class PlainHttpServer(object):
     def _serve(self):
         while True:
             try:
-                conn, _ = self.sock.accept()
+                conn, dummy = self.sock.accept()
             except OSError:
                 return
             with conn:

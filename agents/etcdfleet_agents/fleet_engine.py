@@ -1,0 +1,115 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The fleet engine: places units on machines.
+
+One engine in the cluster acts at a time: the holder of ``lease/engine-leader``
+(taken and renewed by the ``fleet`` daemon).  Each reconcile pass reads a
+registry snapshot, asks ``fleet_placement.plan`` what to change and carries it
+out: unschedules units whose machine is gone or whose rules no longer hold
+(compare-and-delete of ``target``), places unscheduled units (create-only write
+of ``target``), records why a unit cannot be placed (``job/<unit>/reason``),
+forgets the unit states of vanished machines and collects unit contents no job
+refers to any more.
+"""
+
+import logging
+import time
+
+from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_placement import plan
+
+PENDING_SUMMARY = 'placement continues in the next pass'
+
+
+class Engine(object):
+    """Reconciles placements; ``reconcile(snapshot)`` is one pass."""
+
+    def __init__(self, store, machine_id='', gc_grace=30.0, log=None, clock=time.monotonic):
+        self.store = store
+        self.machine_id = machine_id
+        self.gc_grace = float(gc_grace)
+        self.log = log or logging.getLogger('fleet.engine')
+        self.clock = clock
+        self._unused_since = {}
+        self._known_machines = None
+
+    def reconcile(self, snap):
+        """One pass over ``snap``; returns the number of writes made."""
+        writes = 0
+        jobs = snap.placement_jobs()
+        result = plan(snap.machines, jobs)
+        for move in result.unschedule:
+            if self.store.unschedule(move.unit, move.machine_id):
+                writes += 1
+                self.log.info('unscheduled %s from %s: %s', move.unit, move.machine_id[:8], move.reason)
+        placed = set()
+        for move in result.schedule:
+            if self.store.schedule(move.unit, move.machine_id):
+                writes += 1
+                placed.add(move.unit)
+                self.log.info('scheduled %s to %s', move.unit, move.machine_id[:8])
+            else:
+                self.log.info('%s was placed by someone else meanwhile', move.unit)
+        for name, decision in sorted(result.unplaceable.items()):
+            if decision.summary == PENDING_SUMMARY:
+                continue
+            entry = snap.jobs.get(name)
+            message = decision.message
+            if entry is not None and entry.reason == message and \
+                    entry.reason_machines == decision.reason_texts():
+                continue
+            self.store.set_reason(name, message, decision.reason_texts())
+            writes += 1
+            self.log.info('%s', message)
+        broken = {}
+        for name, entry in sorted(snap.jobs.items()):
+            if entry.exists and entry.unit is None and entry.target_state in ('loaded', 'launched'):
+                broken[name] = '%s cannot be placed: %s' % (name, entry.error or 'contents unreadable')
+                if entry.reason != broken[name]:
+                    self.store.set_reason(name, broken[name])
+                    writes += 1
+                    self.log.warning('%s', broken[name])
+        for name, entry in sorted(snap.jobs.items()):
+            if not entry.reason or name in result.unplaceable or name in broken:
+                continue
+            if self.store.clear_reason(name):
+                writes += 1
+        writes += self._forget_vanished(snap)
+        writes += self._collect(snap)
+        return writes
+
+    def _forget_vanished(self, snap):
+        """Drop the states reported by machines that are no longer registered."""
+        reporting = set()
+        for per_machine in snap.states.values():
+            reporting.update(per_machine)
+        writes = 0
+        for mid in sorted(reporting - set(snap.machines)):
+            removed = self.store.delete_states_of(mid, snap)
+            if removed:
+                writes += removed
+                self.log.info('forgot %d unit state(s) of vanished machine %s', removed, mid[:8])
+        return writes
+
+    def _collect(self, snap):
+        """Delete unit contents unused for ``gc_grace`` seconds."""
+        now = self.clock()
+        unused = set(self.store.unused_contents(snap))
+        for unit_hash in list(self._unused_since):
+            if unit_hash not in unused:
+                del self._unused_since[unit_hash]
+        writes = 0
+        for unit_hash in sorted(unused):
+            since = self._unused_since.setdefault(unit_hash, now)
+            if now - since < self.gc_grace:
+                continue
+            if self.store.delete_contents(unit_hash, snap.content_index.get(unit_hash)):
+                writes += 1
+                self.log.info('collected unused unit contents %s', unit_hash[:7])
+            self._unused_since.pop(unit_hash, None)
+        return writes
+
+    def next_gc_in(self):
+        """Seconds until the next pending collection, or None."""
+        if not self._unused_since:
+            return None
+        oldest = min(self._unused_since.values())
+        return max(0.0, self.gc_grace - (self.clock() - oldest))

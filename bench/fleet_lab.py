@@ -1,0 +1,65 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Shared by the fleet benchmarks: the lab's node containers and a registry client reaching them.
+
+Nodes are the running containers named ``<prefix>-NN`` (``--prefix``, default the
+ETCDFLEET_MOLECULE_NODES variable, else ``core``; the lab made by ``make lab`` names them
+``etcdfleet-core-NN``: pass ``--prefix etcdfleet-core``). The registry is read from this machine
+through the nodes' etcd client URLs on the Docker network.
+"""
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, 'playbooks', 'collections'))
+
+from ansible_collections.etcdfleet.cluster.plugins.module_utils.etcd import EtcdClient  # noqa: E402
+from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_store import FleetStore  # noqa: E402
+
+
+def parser(description):
+    result = argparse.ArgumentParser(description=description)
+    result.add_argument('--prefix', default=os.environ.get('ETCDFLEET_MOLECULE_NODES', 'core'),
+                        help='node container name prefix (containers <prefix>-NN)')
+    result.add_argument('--api-version', default='v2', choices=['v2', 'v3'])
+    return result
+
+
+def docker(*args, check=True):
+    proc = subprocess.run(['docker'] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True, check=False)
+    if check and proc.returncode != 0:
+        raise SystemExit('docker %s failed: %s' % (' '.join(args), proc.stderr.strip()))
+    return proc.stdout.strip()
+
+
+def nodes(prefix):
+    names = docker('ps', '-a', '--format', '{{.Names}}').split()
+    found = sorted(n for n in names if re.match(r'^%s-\d+$' % re.escape(prefix), n))
+    if not found:
+        raise SystemExit('no node containers named %s-NN' % prefix)
+    return found
+
+
+def node_ip(name):
+    return docker('inspect', '-f', '{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}', name).split()[0]
+
+
+def machine_id(name):
+    return docker('exec', name, 'cat', '/etc/machine-id')
+
+
+def store(names, api_version='v2'):
+    endpoints = ['http://%s:2379' % node_ip(n) for n in names]
+    return FleetStore(EtcdClient(endpoints=endpoints, api_version=api_version, timeout=3))
+
+
+def median(values):
+    values = sorted(values)
+    middle = len(values) // 2
+    if len(values) % 2:
+        return values[middle]
+    return (values[middle - 1] + values[middle]) / 2.0

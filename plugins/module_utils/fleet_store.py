@@ -1,0 +1,614 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) etcdfleet contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Reading and writing the fleet registry in etcd.
+
+``FleetStore`` is the one implementation of fleet's registry operations over
+``EtcdClient``: the ``fleet_unit`` and ``fleet_info`` modules, the agent, the
+engine and ``fleetctl`` all go through it.  Key layout and value formats come
+from ``fleet_registry``; placement decisions from ``fleet_placement``.
+
+Reads return a :class:`Snapshot` (one recursive read of the whole registry),
+from which every view is derived: machines, jobs with their desired and
+current state, reported unit states, the engine lease, placement reasons.
+"""
+
+from __future__ import annotations
+
+import time
+
+from ansible_collections.etcdfleet.cluster.plugins.module_utils.etcd import (
+    EtcdCompareFailed,
+    EtcdKeyNotFound,
+    EtcdNotAFile,
+)
+from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_registry import (
+    DEFAULT_PREFIX,
+    STATE_INACTIVE,
+    STATE_LAUNCHED,
+    STATE_LOADED,
+    FleetKeys,
+    FleetStateError,
+    RegistryFormatError,
+    UnitRecord,
+    current_state,
+    decode_job_object,
+    decode_lease,
+    decode_machine,
+    decode_reason,
+    decode_target_state,
+    decode_unit,
+    decode_unit_state,
+    encode_job_object,
+    encode_lease,
+    encode_machine,
+    encode_reason,
+    encode_target_state,
+    encode_unit,
+    encode_unit_state,
+    next_target_state,
+)
+from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_placement import Job
+from ansible_collections.etcdfleet.cluster.plugins.module_utils.units import (
+    UnitFile,
+    parse_unit,
+    parse_unit_name,
+    validate_unit,
+    validate_unit_name,
+)
+
+__all__ = ['FleetStore', 'Snapshot', 'JobEntry', 'UnitExists', 'UnitNotFound', 'ContentMismatch']
+
+
+class UnitNotFound(FleetStateError):
+    """The unit is not in the registry."""
+
+
+class UnitExists(FleetStateError):
+    """The unit is already in the registry."""
+
+
+class ContentMismatch(FleetStateError):
+    """The unit is in the registry with other contents (a replace is needed)."""
+
+    def __init__(self, name, stored_hash, new_hash):
+        super(ContentMismatch, self).__init__(
+            'unit %s is already in the registry with other contents (stored hash %s, new hash %s); '
+            'replace it to change it' % (name, stored_hash[:7], new_hash[:7]))
+        self.name = name
+        self.stored_hash = stored_hash
+        self.new_hash = new_hash
+
+
+class JobEntry(object):
+    """One job as stored: ``job/<unit>/*`` plus its contents when available."""
+
+    __slots__ = ('name', 'unit_hash', 'target_state', 'target', 'heartbeat', 'reason',
+                 'reason_machines', 'unit', 'object_index', 'target_index', 'error')
+
+    def __init__(self, name):
+        self.name = name
+        self.unit_hash = ''
+        self.target_state = None
+        self.target = None
+        self.heartbeat = None
+        self.reason = ''
+        self.reason_machines = {}
+        self.unit = None
+        self.object_index = None
+        self.target_index = None
+        self.error = None
+
+    @property
+    def exists(self):
+        return bool(self.unit_hash)
+
+    @property
+    def options(self):
+        if self.unit is None:
+            return None
+        return self.unit.fleet_options(self.name)
+
+    @property
+    def is_global(self):
+        opts = self.options
+        return bool(opts and opts.is_global)
+
+    @property
+    def is_template(self):
+        info = parse_unit_name(self.name)
+        return info is not None and info.is_template
+
+    def __repr__(self):
+        return 'JobEntry(%r, hash=%s, target_state=%r, target=%r)' % (
+            self.name, self.unit_hash[:7], self.target_state, self.target)
+
+
+class Snapshot(object):
+    """The registry at one revision.
+
+    ``machines``: ``{id: Machine}``; ``jobs``: ``{name: JobEntry}``;
+    ``contents``: ``{hash: UnitFile}`` (unparseable ones left out and listed
+    in ``errors``); ``states``: ``{unit: {machine_id: UnitStateRecord}}``;
+    ``lease``: the engine lease holder's machine ID or ``None``;
+    ``revision``: where to watch from (``revision + 1``).
+    """
+
+    def __init__(self, revision=None):
+        self.revision = revision
+        self.machines = {}
+        self.jobs = {}
+        self.contents = {}
+        self.content_index = {}
+        self.states = {}
+        self.lease = None
+        self.errors = []
+
+    # -- derived views -------------------------------------------------------------
+
+    def current_state(self, name):
+        job = self.jobs.get(name)
+        if job is None:
+            return None
+        has_record = bool(job.target and job.target in self.states.get(name, {}))
+        return current_state(job.target, job.heartbeat, has_record)
+
+    def placement_jobs(self):
+        """``{name: fleet_placement.Job}`` for every job with readable contents."""
+        result = {}
+        for name, entry in self.jobs.items():
+            if entry.unit is None or entry.target_state is None:
+                continue
+            try:
+                options = entry.unit.fleet_options(name)
+            except Exception as exc:  # pylint: disable=broad-except
+                self.errors.append('%s: %s' % (name, exc))
+                continue
+            established = bool(entry.target and entry.heartbeat == entry.target)
+            result[name] = Job(name=name, options=options, target_state=entry.target_state,
+                               machine_id=entry.target, established=established)
+        return result
+
+    def unit_record(self, name):
+        job = self.jobs[name]
+        unit = job.unit
+        return UnitRecord(
+            name=name,
+            unit_hash=job.unit_hash,
+            desired_state=job.target_state or '',
+            current_state=self.current_state(name) or '',
+            machine_id=job.target or '',
+            is_global=job.is_global,
+            description=unit.description if unit is not None else '',
+            reason=job.reason,
+        )
+
+    def unit_records(self):
+        return [self.unit_record(name) for name in sorted(self.jobs) if self.jobs[name].exists]
+
+    def state_records(self):
+        """Every ``states/<unit>/<machine>`` record, sorted by unit and machine."""
+        out = []
+        for name in sorted(self.states):
+            for mid in sorted(self.states[name]):
+                out.append(self.states[name][mid])
+        return out
+
+    def global_machines(self, name):
+        """Machines reporting a global unit."""
+        return sorted(self.states.get(name, {}))
+
+    def unit_info(self, name):
+        """A plain dict describing one unit (for modules and ``fleetctl``)."""
+        job = self.jobs.get(name)
+        if job is None or not job.exists:
+            return None
+        machine = self.machines.get(job.target) if job.target else None
+        record = self.states.get(name, {}).get(job.target) if job.target else None
+        info = dict(
+            name=name,
+            hash=job.unit_hash,
+            desired_state=job.target_state,
+            current_state=self.current_state(name),
+            machine_id=job.target,
+            machine_ip=machine.ip if machine is not None else None,
+            machine=_legend(job.target, machine),
+            is_global=job.is_global,
+            load_state=record.load_state if record else None,
+            active_state=record.active_state if record else None,
+            sub_state=record.sub_state if record else None,
+            reason=job.reason or None,
+            reason_machines=dict(job.reason_machines),
+            description=job.unit.description if job.unit is not None else '',
+        )
+        if job.is_global:
+            info['machines'] = [
+                dict(machine_id=mid, active_state=rec.active_state, sub_state=rec.sub_state,
+                     load_state=rec.load_state)
+                for mid, rec in sorted(self.states.get(name, {}).items())]
+        return info
+
+
+def _legend(machine_id, machine):
+    if not machine_id:
+        return None
+    if machine is not None and machine.ip:
+        return '%s/%s' % (machine_id, machine.ip)
+    return machine_id
+
+
+class FleetStore(object):
+    """fleet's registry over an :class:`EtcdClient`."""
+
+    def __init__(self, client, prefix=DEFAULT_PREFIX):
+        self.client = client
+        self.keys = FleetKeys(prefix)
+        self._parsed = {}
+        # Contents this store saw referenced by a job it created, and when: creating more units
+        # with the same contents shortly after needs no new check (the earlier job keeps them).
+        self._referenced = {}
+
+    # -- reading ---------------------------------------------------------------------
+
+    def _parse_content(self, unit_hash, value):
+        cached = self._parsed.get(unit_hash)
+        if cached is not None and cached[0] == value:
+            return cached[1]
+        unit = decode_unit(value)
+        if len(self._parsed) > 4096:
+            self._parsed.clear()
+        self._parsed[unit_hash] = (value, unit)
+        return unit
+
+    def snapshot(self):
+        """Read the whole registry once and decode it into a :class:`Snapshot`."""
+        try:
+            root = self.client.get(self.keys.root, recursive=True)
+        except EtcdKeyNotFound as exc:
+            return Snapshot(revision=exc.revision if exc.revision is not None else self.client.revision('/'))
+        snap = Snapshot(revision=root.revision)
+        machine_objects = {}
+        machine_meta = {}
+        for node in root.leaves():
+            info = self.keys.classify(node.key)
+            if info is None:
+                continue
+            try:
+                self._absorb(snap, info, node, machine_objects, machine_meta)
+            except (RegistryFormatError, ValueError) as exc:
+                snap.errors.append('%s: %s' % (node.key, exc))
+        for mid, (value, _index) in machine_objects.items():
+            try:
+                machine = decode_machine(value, machine_meta.get(mid))
+            except RegistryFormatError as exc:
+                snap.errors.append('machine %s: %s' % (mid, exc))
+                continue
+            snap.machines[machine.id] = machine
+        for name, job in list(snap.jobs.items()):
+            if job.unit_hash:
+                job.unit = snap.contents.get(job.unit_hash)
+                if job.unit is None:
+                    job.error = 'contents %s missing from the registry' % job.unit_hash[:7]
+        return snap
+
+    def _absorb(self, snap, info, node, machine_objects, machine_meta):
+        if info.kind == 'job' and info.unit and info.field:
+            job = snap.jobs.get(info.unit)
+            if job is None:
+                job = snap.jobs[info.unit] = JobEntry(info.unit)
+            if info.field == FleetKeys.JOB_OBJECT:
+                obj = decode_job_object(node.value)
+                job.unit_hash = obj.unit_hash
+                job.object_index = node.index
+            elif info.field == FleetKeys.JOB_TARGET_STATE:
+                job.target_state = decode_target_state(node.value)
+            elif info.field == FleetKeys.JOB_TARGET:
+                job.target = node.value or None
+                job.target_index = node.index
+            elif info.field == FleetKeys.JOB_HEARTBEAT:
+                job.heartbeat = node.value or None
+            elif info.field == FleetKeys.JOB_REASON:
+                job.reason, job.reason_machines = decode_reason(node.value)
+        elif info.kind == 'unit' and info.hash:
+            snap.contents[info.hash] = self._parse_content(info.hash, node.value)
+            snap.content_index[info.hash] = node.index
+        elif info.kind == 'machine' and info.machine:
+            if info.field == 'object':
+                machine_objects[info.machine] = (node.value, node.index)
+            elif info.field == 'metadata' and info.name:
+                machine_meta.setdefault(info.machine, {})[info.name] = node.value
+        elif info.kind == 'state' and info.unit and info.machine:
+            record = decode_unit_state(node.value, info.unit, info.machine)
+            snap.states.setdefault(info.unit, {})[info.machine] = record
+        elif info.kind == 'lease' and info.name == 'engine-leader':
+            snap.lease = decode_lease(node.value).machine_id or None
+
+    def machines(self):
+        return self.snapshot().machines
+
+    def job(self, name):
+        """The :class:`JobEntry` of ``name`` (reads only that job), or ``None``."""
+        try:
+            node = self.client.get(self.keys.job_key(name), recursive=True)
+        except EtcdKeyNotFound:
+            return None
+        job = JobEntry(name)
+        for leaf in node.leaves():
+            info = self.keys.classify(leaf.key)
+            if info is None or info.kind != 'job' or info.unit != name or not info.field:
+                continue
+            if info.field == FleetKeys.JOB_OBJECT:
+                job.unit_hash = decode_job_object(leaf.value).unit_hash
+                job.object_index = leaf.index
+            elif info.field == FleetKeys.JOB_TARGET_STATE:
+                job.target_state = decode_target_state(leaf.value)
+            elif info.field == FleetKeys.JOB_TARGET:
+                job.target = leaf.value or None
+                job.target_index = leaf.index
+            elif info.field == FleetKeys.JOB_HEARTBEAT:
+                job.heartbeat = leaf.value or None
+            elif info.field == FleetKeys.JOB_REASON:
+                job.reason, job.reason_machines = decode_reason(leaf.value)
+        if not job.unit_hash:
+            return None
+        job.unit = self.unit_contents(job.unit_hash)
+        return job
+
+    def unit_contents(self, unit_hash):
+        """The :class:`UnitFile` stored under ``unit/<hash>``, or ``None``."""
+        try:
+            node = self.client.get(self.keys.unit_key(unit_hash))
+        except EtcdKeyNotFound:
+            return None
+        return self._parse_content(unit_hash, node.value)
+
+    # -- units -----------------------------------------------------------------------
+
+    def put_contents(self, unit):
+        """Store unit contents under their hash (idempotent); return the hash."""
+        key = self.keys.unit_key(unit.hash)
+        value = encode_unit(unit)
+        try:
+            node = self.client.get(key)
+            if node.value == value:
+                return unit.hash
+        except EtcdKeyNotFound:
+            pass
+        self.client.set(key, value)
+        return unit.hash
+
+    def create_unit(self, name, unit, target_state=STATE_INACTIVE):
+        """Add a new unit with contents ``unit`` (text or UnitFile) in ``target_state``.
+
+        Raises :class:`UnitExists` when a unit of that name is already there,
+        and the ``units`` errors for a bad name or bad [X-Fleet] rules.
+        """
+        if not isinstance(unit, UnitFile):
+            unit = parse_unit(unit)
+        validate_unit(unit, name)
+        encode_target_state(target_state)
+        seen = self._referenced.get(unit.hash)
+        fresh = seen is not None and time.monotonic() - seen < 5.0
+        if not fresh:
+            self.put_contents(unit)
+        try:
+            self.client.set(self.keys.job_object_key(name), encode_job_object(name, unit.hash),
+                            prev_exist=False)
+        except EtcdCompareFailed:
+            raise UnitExists('unit %s already exists' % name)
+        if not fresh:
+            # The contents may have been collected between the two writes.
+            self.put_contents(unit)
+            self._referenced[unit.hash] = time.monotonic()
+        self.client.set(self.keys.job_target_state_key(name), target_state)
+        return unit.hash
+
+    def replace_unit(self, name, unit):
+        """Give an existing unit new contents; its desired state stays.
+
+        The machine running it gets the new contents and restarts it; the
+        engine moves it if its rules no longer hold there.  Returns
+        ``(old_hash, new_hash)``.
+        """
+        if not isinstance(unit, UnitFile):
+            unit = parse_unit(unit)
+        validate_unit(unit, name)
+        job = self.job(name)
+        if job is None:
+            raise UnitNotFound('Unit %s does not exist.' % name)
+        if job.unit_hash == unit.hash:
+            return job.unit_hash, unit.hash
+        self.put_contents(unit)
+        self.client.set(self.keys.job_object_key(name), encode_job_object(name, unit.hash),
+                        prev_index=job.object_index)
+        self.put_contents(unit)
+        return job.unit_hash, unit.hash
+
+    def set_target_state(self, name, state):
+        encode_target_state(state)
+        self.client.set(self.keys.job_target_state_key(name), state)
+
+    def command(self, name, command):
+        """Apply ``fleetctl <command>`` (load/start/stop/unload) to an existing unit.
+
+        Returns ``(old_state, new_state)``; raises :class:`UnitNotFound` or
+        ``FleetStateError`` with fleetctl's messages.
+        """
+        job = self.job(name)
+        if job is None:
+            raise UnitNotFound('Unit %s does not exist.' % name)
+        new = next_target_state(command, name, job.target_state)
+        if new != job.target_state:
+            self.set_target_state(name, new)
+        return job.target_state, new
+
+    def destroy_unit(self, name):
+        """Remove a unit from the registry; True when it was there."""
+        try:
+            self.client.delete(self.keys.job_key(name), recursive=True)
+        except EtcdKeyNotFound:
+            return False
+        return True
+
+    # -- engine ----------------------------------------------------------------------
+
+    def schedule(self, name, machine_id):
+        """Create-only write of ``target``; False when the unit is already placed."""
+        try:
+            self.client.set(self.keys.job_target_key(name), machine_id, prev_exist=False)
+        except EtcdCompareFailed:
+            return False
+        return True
+
+    def unschedule(self, name, machine_id):
+        """Remove ``target`` if it still names ``machine_id``; True when removed."""
+        try:
+            self.client.delete(self.keys.job_target_key(name), prev_value=machine_id)
+        except (EtcdCompareFailed, EtcdKeyNotFound):
+            return False
+        return True
+
+    def set_reason(self, name, message, machines=None):
+        self.client.set(self.keys.job_reason_key(name), encode_reason(message, machines))
+
+    def clear_reason(self, name):
+        try:
+            self.client.delete(self.keys.job_reason_key(name))
+        except EtcdKeyNotFound:
+            return False
+        return True
+
+    def unused_contents(self, snap):
+        """Hashes under ``unit/`` that no job refers to."""
+        used = set(job.unit_hash for job in snap.jobs.values() if job.unit_hash)
+        return sorted(h for h in snap.contents if h not in used)
+
+    def delete_contents(self, unit_hash, index=None):
+        try:
+            self.client.delete(self.keys.unit_key(unit_hash), prev_index=index)
+        except (EtcdKeyNotFound, EtcdCompareFailed):
+            return False
+        return True
+
+    def delete_states_of(self, machine_id, snap):
+        """Remove the unit states a machine reported (it is gone)."""
+        removed = 0
+        for name, per_machine in snap.states.items():
+            if machine_id in per_machine:
+                try:
+                    self.client.delete(self.keys.unit_state_key(name, machine_id))
+                    removed += 1
+                except EtcdKeyNotFound:
+                    pass
+        return removed
+
+    def lease(self, machine_id, ttl):
+        """The engine leader lock (``lease/engine-leader``) for this machine."""
+        return self.client.lock(self.keys.lease_key(), ttl, value=encode_lease(machine_id))
+
+    # -- machines and agents ---------------------------------------------------------
+
+    def register_machine(self, machine, ttl):
+        """Write this machine's object with a TTL (announce or update)."""
+        self.client.set(self.keys.machine_object_key(machine.id), encode_machine(machine), ttl=ttl)
+
+    def refresh_machine(self, machine, ttl, value=None):
+        """Renew the machine's TTL; re-announce it when it expired or changed."""
+        value = value or encode_machine(machine)
+        key = self.keys.machine_object_key(machine.id)
+        try:
+            self.client.refresh(key, ttl, prev_value=value)
+        except (EtcdKeyNotFound, EtcdCompareFailed):
+            self.client.set(key, value, ttl=ttl)
+            return True
+        return False
+
+    def remove_machine(self, machine_id):
+        try:
+            self.client.delete(self.keys.machine_dir(machine_id), recursive=True)
+        except EtcdKeyNotFound:
+            return False
+        return True
+
+    def report_state(self, record, ttl):
+        self.client.set(self.keys.unit_state_key(record.name, record.machine_id),
+                        encode_unit_state(record), ttl=ttl)
+
+    def refresh_state(self, record, ttl):
+        """Renew a state record's TTL; write it when it is gone."""
+        key = self.keys.unit_state_key(record.name, record.machine_id)
+        try:
+            self.client.refresh(key, ttl)
+        except EtcdKeyNotFound:
+            self.report_state(record, ttl)
+
+    def clear_state(self, name, machine_id):
+        try:
+            self.client.delete(self.keys.unit_state_key(name, machine_id))
+        except (EtcdKeyNotFound, EtcdNotAFile):
+            return False
+        return True
+
+    def heartbeat(self, name, machine_id, ttl):
+        """``job/<unit>/job-state``: this machine runs the unit (renewed with a TTL)."""
+        key = self.keys.job_heartbeat_key(name)
+        try:
+            self.client.refresh(key, ttl, prev_value=machine_id)
+        except (EtcdKeyNotFound, EtcdCompareFailed):
+            self.client.set(key, machine_id, ttl=ttl)
+
+    def clear_heartbeat(self, name, machine_id):
+        try:
+            self.client.delete(self.keys.job_heartbeat_key(name), prev_value=machine_id)
+        except (EtcdKeyNotFound, EtcdCompareFailed):
+            return False
+        return True
+
+    # -- waiting -----------------------------------------------------------------------
+
+    def wait_for(self, names, predicate, timeout, poll=0.25, stop=None):
+        """Re-read the registry until ``predicate(snapshot, name)`` holds for every name.
+
+        Wakes on registry changes (watch) and at least every ``poll`` seconds.
+        Returns ``(snapshot, pending_names)``; ``pending_names`` is empty on success.
+        ``timeout`` None waits for ever.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            snap = self.snapshot()
+            pending = [n for n in names if not predicate(snap, n)]
+            if not pending:
+                return snap, []
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                return snap, pending
+            if stop is not None and stop():
+                return snap, pending
+            wait = poll if left is None else max(0.05, min(poll, left))
+            try:
+                self.client.watch(self.keys.root, recursive=True, index=(snap.revision or 0) + 1,
+                                  timeout=wait)
+            except Exception:  # pylint: disable=broad-except
+                time.sleep(min(wait, 0.1))
+
+
+def validate_name(name):
+    """Raise ``units.UnitNameError`` for names fleet refuses."""
+    return validate_unit_name(name)
+
+
+def reached(state):
+    """A ``wait_for`` predicate: the unit's current state is ``state`` (or it is unplaceable)."""
+    def predicate(snap, name):
+        job = snap.jobs.get(name)
+        if job is None:
+            return state is None
+        if job.is_global:
+            return True
+        if state in (STATE_LOADED, STATE_LAUNCHED) and not job.target and job.reason:
+            return True
+        return snap.current_state(name) == state
+    return predicate
+
+
+__all__ += ['validate_name', 'reached', 'STATE_INACTIVE', 'STATE_LOADED', 'STATE_LAUNCHED']

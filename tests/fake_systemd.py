@@ -1,0 +1,85 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""An in-memory stand-in for ``fleet_agent.Systemd`` (unit files, jobs, states, main PIDs)."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+
+_PIDS = itertools.count(1000)
+
+
+class FakeSystemd(object):
+    """Records every call; started units are ``active``/``running`` with a main PID."""
+
+    def __init__(self, system_state='running'):
+        self.files = {}
+        self.loaded = {}
+        self.active = {}
+        self.calls = []
+        self.system = system_state
+        self.fail_start = set()
+        self.lock = threading.Lock()
+
+    def local_units(self):
+        with self.lock:
+            return dict(self.files)
+
+    def write(self, name, text):
+        with self.lock:
+            self.calls.append(('write', name))
+            self.files[name] = text
+
+    def remove(self, name):
+        with self.lock:
+            self.calls.append(('remove', name))
+            self.files.pop(name, None)
+
+    def daemon_reload(self):
+        with self.lock:
+            self.calls.append(('daemon-reload',))
+            self.loaded = dict(self.files)
+
+    def start(self, names):
+        with self.lock:
+            for name in names:
+                self.calls.append(('start', name))
+                if name in self.loaded:
+                    self.active[name] = 'failed' if name in self.fail_start else next(_PIDS)
+
+    def restart(self, names):
+        with self.lock:
+            for name in names:
+                self.calls.append(('restart', name))
+                self.active[name] = next(_PIDS)
+
+    def stop(self, names, block=False):
+        with self.lock:
+            for name in names:
+                self.calls.append(('stop', name))
+                self.active.pop(name, None)
+
+    def reset_failed(self, names):
+        pass
+
+    def states(self, names):
+        with self.lock:
+            result = {}
+            for name in names:
+                load = 'loaded' if name in self.loaded else 'not-found'
+                pid = self.active.get(name)
+                if pid == 'failed':
+                    result[name] = (load, 'failed', 'failed', '0')
+                elif pid:
+                    result[name] = (load, 'active', 'running', str(pid))
+                else:
+                    result[name] = (load, 'inactive', 'dead', '0')
+            return result
+
+    def system_state(self):
+        return self.system
+
+    def count(self, action, name=None):
+        with self.lock:
+            return sum(1 for c in self.calls if c[0] == action and (name is None or c[1] == name))

@@ -1,0 +1,138 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""fleetctl's commands and output against a real etcd and in-process fleet daemons."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from ansible_collections.etcdfleet.cluster.plugins.module_utils.etcd import EtcdClient
+from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_store import FleetStore
+from ansible_collections.etcdfleet.cluster.plugins.module_utils.units import parse_unit
+
+from etcdfleet_agents import fleetctl
+from fleet_helpers import Node, wait_until
+
+KAPPA = """[Unit]
+Description=kappa-test
+
+[Service]
+ExecStart=/bin/sleep infinity
+
+[X-Fleet]
+X-Conflicts=kappa-test@*.service
+"""
+IDS = ('7aa2819a' + '1' * 24, 'bc1eb30f' + '2' * 24, 'e1103fee' + '3' * 24)
+
+
+@pytest.fixture
+def env(etcd_server, api, prefix, tmp_path, monkeypatch):
+    fleet_prefix = prefix + '/fleet/'
+    nodes = [Node(etcd_server.url, api, fleet_prefix, mid, ttl=3,
+                  metadata='region=east' if i == 0 else '').start() for i, mid in enumerate(IDS)]
+    store = FleetStore(EtcdClient(endpoints=[etcd_server.url], api_version=api), fleet_prefix)
+    assert wait_until(lambda: len(store.snapshot().machines) == 3)
+    monkeypatch.chdir(tmp_path)
+    environ = {'ETCDFLEET_ENDPOINTS': etcd_server.url, 'ETCDFLEET_API_VERSION': api}
+
+    def run(*argv):
+        code = fleetctl.main(['--etcd-key-prefix', fleet_prefix] + list(argv), environ=environ)
+        return code
+    yield run, store, nodes, tmp_path
+    for node in nodes:
+        node.kill()
+
+
+def test_the_seed_session(env, capsys):
+    run, store, nodes, tmp = env
+    (tmp / 'kappa-test@.service').write_text(KAPPA)
+    assert run('submit', 'kappa-test@.service') == 0
+    assert capsys.readouterr().out == 'Unit kappa-test@.service inactive\n'
+    assert run('list-unit-files', '--full') == 0
+    out = capsys.readouterr().out
+    unit_hash = parse_unit(KAPPA).hash
+    assert out.splitlines()[0].split() == ['UNIT', 'HASH', 'DSTATE', 'STATE', 'TARGET']
+    assert out.splitlines()[1].split() == ['kappa-test@.service', unit_hash, 'inactive', 'inactive', '-']
+    assert run('cat', 'kappa-test@.service') == 0
+    assert capsys.readouterr().out == parse_unit(KAPPA).text
+
+    # fleetctl start kappa-test@{1..3}.service: the shell expands it to three arguments
+    assert run('start', 'kappa-test@1.service', 'kappa-test@2.service', 'kappa-test@3.service') == 0
+    lines = capsys.readouterr().out.splitlines()
+    created = [line for line in lines if line.endswith(' inactive')]
+    launched = [line for line in lines if ' launched on ' in line]
+    assert len(created) == 3 and len(launched) == 3
+    for line in launched:
+        assert re.match(r'^Unit kappa-test@[123]\.service launched on [0-9a-f]{8}\.\.\./10\.0\.0\.\d+$', line), line
+
+    assert run('list-units') == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert rows[0] == ['UNIT', 'MACHINE', 'ACTIVE', 'SUB']
+    assert [r[0] for r in rows[1:]] == ['kappa-test@1.service', 'kappa-test@2.service', 'kappa-test@3.service']
+    assert len(set(r[1] for r in rows[1:])) == 3
+    assert all(r[2:] == ['active', 'running'] for r in rows[1:])
+
+    assert run('list-machines') == 0
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert rows[0] == ['MACHINE', 'IP', 'METADATA']
+    assert rows[1][0] == '7aa2819a...' and rows[1][2] == 'region=east'
+    assert rows[2][2] == '-'
+
+    assert run('start', '--block-attempts', '20', 'kappa-test@4') == 1
+    captured = capsys.readouterr()
+    assert 'Unit kappa-test@4.service inactive' in captured.out
+    assert 'cannot be placed' in captured.err and 'Conflicts kappa-test@*.service' in captured.err
+    assert run('list-unit-files') == 0
+    out = capsys.readouterr().out
+    assert re.search(r'kappa-test@4\.service\s+[0-9a-f]{7}\s+launched\s+inactive\s+-', out)
+    assert 'kappa-test@4.service: kappa-test@4.service cannot be placed' in out
+
+    assert run('stop', 'kappa-test@1.service', 'kappa-test@2.service', 'kappa-test@3.service') == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert sorted(line.split(' loaded on ')[0] for line in lines) == [
+        'Unit kappa-test@%d.service' % i for i in (1, 2, 3)]
+    assert run('unload', 'kappa-test@1.service', 'kappa-test@2.service', 'kappa-test@3.service') == 0
+    assert capsys.readouterr().out.splitlines() == ['Unit kappa-test@%d.service inactive' % i for i in (1, 2, 3)]
+    assert run('stop', 'kappa-test@1.service') == 1
+    assert 'Unable to stop unit kappa-test@1.service in state inactive' in capsys.readouterr().err
+    assert run('destroy', 'kappa-test@.service', 'kappa-test@1.service') == 0
+    assert capsys.readouterr().out.splitlines() == ['Destroyed kappa-test@.service', 'Destroyed kappa-test@1.service']
+    assert sorted(store.snapshot().jobs) == ['kappa-test@2.service', 'kappa-test@3.service', 'kappa-test@4.service']
+
+
+def test_replace_and_no_block(env, capsys):
+    run, store, nodes, tmp = env
+    (tmp / 'web.service').write_text('[Service]\nExecStart=/bin/sleep 1\n')
+    assert run('start', '--no-block', 'web.service') == 0
+    assert capsys.readouterr().out == 'Unit web.service inactive\n'
+    assert wait_until(lambda: store.snapshot().current_state('web.service') == 'launched')
+    old = store.snapshot().jobs['web.service'].unit_hash
+    (tmp / 'web.service').write_text('[Service]\nExecStart=/bin/sleep 2\n')
+    assert run('start', 'web.service') == 0
+    assert store.snapshot().jobs['web.service'].unit_hash == old
+    capsys.readouterr()
+    assert run('start', '--replace', 'web.service') == 0
+    assert 'Unit web.service replaced' in capsys.readouterr().out
+    assert store.snapshot().jobs['web.service'].unit_hash != old
+
+
+def test_status_runs_on_the_units_machine(env, capsys, monkeypatch):
+    run, store, nodes, tmp = env
+    seen = []
+
+    def fake_run(kind, unit, lines=10, timeout=30):
+        seen.append((kind, unit, lines))
+        return 0, '%s of %s\n' % (kind, unit)
+    monkeypatch.setattr(fleetctl, 'run_command', fake_run)
+    (tmp / 'web.service').write_text('[Service]\nExecStart=/bin/sleep 1d\n')
+    assert run('start', 'web.service') == 0
+    capsys.readouterr()
+    assert run('status', 'web.service') == 0
+    assert capsys.readouterr().out == 'status of web.service\n'
+    assert run('journal', '--lines', '5', 'web.service') == 0
+    assert capsys.readouterr().out == 'journal of web.service\n'
+    assert seen == [('status', 'web.service', 10), ('journal', 'web.service', 5)]
+    assert run('status', 'nope.service') == 1
+    assert 'Unit nope.service does not exist.' in capsys.readouterr().err

@@ -1,0 +1,195 @@
+# -*- coding: utf-8 -*-
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The fleet agent's decisions, the systemd layer and fleetctl's pure parts (no etcd)."""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+
+import pytest
+
+TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if TESTS not in sys.path:
+    sys.path.insert(0, TESTS)
+
+from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_common import EtcdEvent  # noqa: E402
+from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_registry import FleetKeys, Machine  # noqa: E402
+from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_store import JobEntry, Snapshot  # noqa: E402
+from ansible_collections.etcdfleet.cluster.plugins.module_utils.units import parse_unit  # noqa: E402
+
+from etcdfleet_agents import fleetctl  # noqa: E402
+from etcdfleet_agents.fleet import relevant  # noqa: E402
+from etcdfleet_agents.fleet_agent import Agent, Systemd  # noqa: E402
+from fake_systemd import FakeSystemd  # noqa: E402
+
+HERE, OTHER = 'a' * 32, 'b' * 32
+SLEEP = parse_unit('[Service]\nExecStart=/bin/sleep infinity\n')
+
+
+class FakeStore(object):
+    def __init__(self):
+        self.cleared = []
+
+    def clear_heartbeat(self, name, machine_id):
+        self.cleared.append(name)
+        return True
+
+
+def snapshot(jobs, machines=None):
+    snap = Snapshot(revision=1)
+    for mid, meta in (machines or {HERE: {}, OTHER: {}}).items():
+        snap.machines[mid] = Machine(id=mid, ip='10.0.0.1', metadata=meta)
+    for name, (unit, state, target) in jobs.items():
+        entry = JobEntry(name)
+        entry.unit = unit
+        entry.unit_hash = unit.hash
+        entry.target_state = state
+        entry.target = target
+        snap.jobs[name] = entry
+        snap.contents[unit.hash] = unit
+    return snap
+
+
+@pytest.fixture
+def agent():
+    return Agent(FakeStore(), Machine(id=HERE, ip='10.0.0.1', metadata={'disk': 'ssd'}), FakeSystemd())
+
+
+def test_launch_writes_reloads_and_starts_once(agent):
+    snap = snapshot({'web.service': (SLEEP, 'launched', HERE), 'far.service': (SLEEP, 'launched', OTHER)})
+    agent.reconcile(snap)
+    sd = agent.systemd
+    assert sd.files == {'web.service': SLEEP.text}
+    assert sd.count('daemon-reload') == 1 and sd.count('start', 'web.service') == 1
+    assert sd.count('start', 'far.service') == 0
+    agent.reconcile(snap)
+    assert sd.count('daemon-reload') == 1 and sd.count('start') == 1
+    assert agent.managed_units() == {'web.service': ('launched', SLEEP.hash, False)}
+
+
+def test_a_restarted_agent_leaves_running_units_alone(agent):
+    snap = snapshot({'web.service': (SLEEP, 'launched', HERE)})
+    agent.reconcile(snap)
+    pid = agent.systemd.active['web.service']
+    fresh = Agent(FakeStore(), agent.machine, agent.systemd)
+    fresh.reconcile(snap)
+    assert agent.systemd.active['web.service'] == pid
+    assert agent.systemd.count('start') == 1
+    assert agent.systemd.count('daemon-reload') == 1
+
+
+def test_a_restarted_agent_starts_what_is_not_running(agent):
+    agent.systemd.files['web.service'] = SLEEP.text
+    agent.systemd.loaded['web.service'] = SLEEP.text
+    agent.reconcile(snapshot({'web.service': (SLEEP, 'launched', HERE)}))
+    assert agent.systemd.count('start', 'web.service') == 1
+    assert agent.systemd.count('write') == 0
+
+
+def test_stop_then_move_away(agent):
+    agent.reconcile(snapshot({'web.service': (SLEEP, 'launched', HERE)}))
+    agent.reconcile(snapshot({'web.service': (SLEEP, 'loaded', HERE)}))
+    assert 'web.service' not in agent.systemd.active
+    assert 'web.service' in agent.systemd.files
+    assert agent.store.cleared == ['web.service']
+    agent.reconcile(snapshot({'web.service': (SLEEP, 'launched', OTHER)}))
+    assert agent.systemd.files == {}
+    assert agent.managed_units() == {}
+
+
+def test_new_contents_restart_a_running_unit(agent):
+    agent.reconcile(snapshot({'web.service': (SLEEP, 'launched', HERE)}))
+    pid = agent.systemd.active['web.service']
+    other = parse_unit('[Service]\nExecStart=/bin/sleep 1d\n')
+    agent.reconcile(snapshot({'web.service': (other, 'launched', HERE)}))
+    assert agent.systemd.files['web.service'] == other.text
+    assert agent.systemd.count('restart', 'web.service') == 1
+    assert agent.systemd.active['web.service'] != pid
+
+
+def test_global_units_follow_metadata(agent):
+    ssd = parse_unit('[Service]\nExecStart=/bin/true\n[X-Fleet]\nGlobal=true\nMachineMetadata=disk=ssd\n')
+    hdd = parse_unit('[Service]\nExecStart=/bin/true\n[X-Fleet]\nGlobal=true\nMachineMetadata=disk=hdd\n')
+    agent.reconcile(snapshot({'ssd.service': (ssd, 'launched', None), 'hdd.service': (hdd, 'launched', None)},
+                             machines={OTHER: {}}))
+    assert sorted(agent.systemd.files) == ['ssd.service']
+
+
+def test_own_machine_missing_from_the_registry_stops_nothing(agent):
+    agent.reconcile(snapshot({'web.service': (SLEEP, 'launched', HERE)}))
+    agent.reconcile(snapshot({'web.service': (SLEEP, 'launched', HERE)}, machines={OTHER: {}}))
+    assert 'web.service' in agent.systemd.active
+
+
+def test_relevant_events():
+    keys = FleetKeys('/f/')
+    assert relevant(keys, EtcdEvent('update', '/f/job/a.service/target'))
+    assert relevant(keys, EtcdEvent('update', '/f/job/a.service/target-state'))
+    assert relevant(keys, EtcdEvent('expire', '/f/machines/%s/object' % HERE))
+    assert relevant(keys, EtcdEvent('delete', '/f/lease/engine-leader'))
+    assert not relevant(keys, EtcdEvent('update', '/f/job/a.service/job-state'))
+    assert not relevant(keys, EtcdEvent('update', '/f/job/a.service/reason'))
+    assert not relevant(keys, EtcdEvent('update', '/f/states/a.service/%s' % HERE))
+    assert not relevant(keys, EtcdEvent('update', '/elsewhere/job/a.service/target'))
+
+
+@pytest.fixture
+def systemctl(tmp_path):
+    log = tmp_path / 'calls'
+    script = tmp_path / 'systemctl'
+    script.write_text('#!/bin/sh\necho "$@" >> %s\n'
+                      'if [ "$1" = show ]; then\n'
+                      '  printf "Id=a.service\\nLoadState=loaded\\nActiveState=active\\nSubState=running\\nMainPID=42\\n\\n"\n'
+                      '  printf "Id=b.service\\nLoadState=not-found\\nActiveState=inactive\\nSubState=dead\\nMainPID=0\\n"\n'
+                      'fi\n' % log)
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    return str(script), log
+
+
+def test_systemd_files_links_and_states(tmp_path, systemctl):
+    script, log = systemctl
+    sd = Systemd(unit_dir=str(tmp_path / 'units'), link_dir=str(tmp_path / 'system'), systemctl=script)
+    sd.write('a.service', SLEEP.text)
+    link = tmp_path / 'system' / 'a.service'
+    assert os.readlink(str(link)) == str(tmp_path / 'units' / 'a.service')
+    assert sd.local_units() == {'a.service': SLEEP.text}
+    sd.write('a.service', SLEEP.text)
+    assert sd.states(['a.service', 'b.service']) == {
+        'a.service': ('loaded', 'active', 'running', '42'),
+        'b.service': ('not-found', 'inactive', 'dead', '0')}
+    sd.start(['a.service'])
+    sd.remove('a.service')
+    assert not os.path.lexists(str(link))
+    assert sd.local_units() == {}
+    calls = log.read_text().splitlines()
+    assert 'start --no-block a.service' in calls
+
+
+def test_fleetctl_arguments():
+    args = fleetctl.build_parser().parse_args(
+        ['start', '--no-block', '--block-attempts', '3', 'kappa-test@1.service', 'kappa-test@2.service'])
+    assert args.command == 'start' and args.no_block and args.block_attempts == 3
+    assert args.units == ['kappa-test@1.service', 'kappa-test@2.service']
+    args = fleetctl.build_parser().parse_args(['list-units', '--fields', 'unit,machine', '--no-legend', '-l'])
+    assert args.fields == 'unit,machine' and args.no_legend and args.full
+
+
+def test_remote_commands_are_fixed_and_refuse_bad_names():
+    assert fleetctl.command_argv('status', 'web.service') == ['systemctl', 'status', '-l', '--no-pager',
+                                                              'web.service']
+    assert fleetctl.command_argv('journal', 'web.service', 5)[-2:] == ['-n', '5']
+    with pytest.raises(Exception):
+        fleetctl.command_argv('status', 'web.service; rm -rf /')
+    with pytest.raises(ValueError):
+        fleetctl.command_argv('shell', 'web.service')
+
+
+def test_fleetctl_finds_a_local_template_for_an_instance(tmp_path):
+    (tmp_path / 'apache@.service').write_text('[Service]\nExecStart=/bin/true\n')
+    snap = Snapshot(revision=1)
+    unit = fleetctl.find_contents(None, str(tmp_path / 'apache@1'), 'apache@1.service', snap)
+    assert unit.text == '[Service]\nExecStart=/bin/true\n'
+    with pytest.raises(fleetctl.Failure, match='web.service'):
+        fleetctl.find_contents(None, str(tmp_path / 'web.service'), 'web.service', snap)
