@@ -20,12 +20,13 @@ PLAYBOOK := $(BIN)/ansible-playbook
 SANITY_ROOT := $(CURDIR)/build/sanity/ansible_collections/etcdfleet/cluster
 
 .PHONY: help venv engine images lab lab-down cluster test lint sanity unit integration lab-tests \
-        collection molecule clean
+        collection molecule molecule-v3 bench clean
 
 help:
 	@echo "make cluster    build the lab (3 nodes) and run playbooks/site.yml on it"
-	@echo "make test       lint, sanity, unit, integration, lab, collection and molecule tests"
+	@echo "make test       lint, sanity, unit, integration, lab, collection and molecule tests (v2 and v3)"
 	@echo "make lab-down   remove the lab's nodes, network and volumes"
+	@echo "make bench      every benchmark on a fresh lab, report in bench/RESULTS.md"
 
 $(BIN)/.installed: requirements.txt
 	scripts/venv.sh "$(VENV)" "$(PYTHON)"
@@ -84,6 +85,15 @@ collection: venv
 
 molecule: images
 	$(BIN)/molecule test $(if $(SCENARIO),-s $(SCENARIO),--all)
+
+# The default scenario again, with the etcd v3 API (molecule runs it with v2).
+molecule-v3: images
+	ETCDFLEET_ETCD_API=v3 $(BIN)/molecule test -s default
+
+# Every benchmark on a fresh lab, one report: bench/RESULTS.md.
+bench: images
+	scripts/host-packages.sh etcd-server etcd-client haproxy
+	$(BIN)/python bench/run_all.py
 
 clean:
 	rm -rf build .ansible .pytest_cache

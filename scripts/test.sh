@@ -5,7 +5,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(lint sanity unit integration lab-tests collection molecule)
+[ ${#stages[@]} -gt 0 ] || stages=(lint sanity unit integration lab-tests collection molecule molecule-v3)
 
 passed=0 failed=0 summary=()
 start_all=$SECONDS

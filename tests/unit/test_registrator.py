@@ -362,6 +362,7 @@ def test_events_drive_registration(store, docker):
 
 
 def test_docker_reconnect_catches_up(store, docker, caplog, monkeypatch):
+    caplog.set_level('INFO', logger='registrator')
     monkeypatch.setattr(reg.Backoff, 'next_delay', lambda self: 0.05)
     agent = make_agent(store, docker, '--resync', '0')
     with Running(agent):
