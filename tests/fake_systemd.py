@@ -20,6 +20,8 @@ class FakeSystemd(object):
         self.calls = []
         self.system = system_state
         self.fail_start = set()
+        self.fail_stop = set()  # units whose main process exits non-zero when stopped
+        self.start_delay = 0.0  # seconds a start takes (the previous state is reported meanwhile)
         self.lock = threading.Lock()
 
     def local_units(self):
@@ -46,7 +48,17 @@ class FakeSystemd(object):
             for name in names:
                 self.calls.append(('start', name))
                 if name in self.loaded:
-                    self.active[name] = 'failed' if name in self.fail_start else next(_PIDS)
+                    if self.start_delay:
+                        threading.Timer(self.start_delay, self._started, (name,)).start()
+                    else:
+                        self._started(name, locked=True)
+
+    def _started(self, name, locked=False):
+        if not locked:
+            with self.lock:
+                return self._started(name, locked=True)
+        self.active[name] = 'failed' if name in self.fail_start else next(_PIDS)
+        return None
 
     def restart(self, names):
         with self.lock:
@@ -58,7 +70,10 @@ class FakeSystemd(object):
         with self.lock:
             for name in names:
                 self.calls.append(('stop', name))
-                self.active.pop(name, None)
+                if name in self.fail_stop and self.active.get(name):
+                    self.active[name] = 'failed'
+                else:
+                    self.active.pop(name, None)
 
     def reset_failed(self, names):
         pass

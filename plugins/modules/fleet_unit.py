@@ -232,8 +232,19 @@ def describe(snap, name):
     return result
 
 
-def wait_done(state):
-    """Predicate for FleetStore.wait_for: done, or hopeless (then the caller reports why)."""
+def failed_record(snap, name):
+    """The state record of ``name`` on its target machine when systemd reports it failed, else None."""
+    job = snap.jobs.get(name)
+    record = snap.states.get(name, {}).get(job.target) if job is not None and job.target else None
+    return record if record is not None and record.active_state == 'failed' else None
+
+
+def wait_done(state, stale=None):
+    """Predicate for FleetStore.wait_for: done, or hopeless (then the caller reports why).
+
+    ``stale`` is a failed state record seen before this run started the unit: until the machine
+    reports something else, that failure is the previous run's, not this one's.
+    """
     def predicate(snap, name):
         job = snap.jobs.get(name)
         if job is None:
@@ -248,7 +259,7 @@ def wait_done(state):
         current = snap.current_state(name)
         if state == 'launched':
             record = snap.states.get(name, {}).get(job.target) if job.target else None
-            if record is not None and record.active_state == 'failed':
+            if record is not None and record.active_state == 'failed' and record != stale:
                 return True
             return current == 'launched' and record is not None and record.active_state == 'active'
         return current == state
@@ -321,6 +332,9 @@ def run(module, store, name, state, unit):
                       content=job.unit.text if job.unit is not None else '')
     changed = False
     after = dict(before)
+    # a unit stopped earlier may still show that stop's failure (a container's exit status)
+    stale = (failed_record(store.snapshot(), name)
+             if params['wait'] and state == 'launched' and job is not None and job.target_state != state else None)
 
     if state == 'absent':
         if job is not None:
@@ -367,7 +381,7 @@ def run(module, store, name, state, unit):
 
     snap = store.snapshot()
     if params['wait'] and state != 'absent' and not check:
-        snap, pending = store.wait_for([name], wait_done(state), params['wait_timeout'])
+        snap, pending = store.wait_for([name], wait_done(state, stale), params['wait_timeout'])
         result = describe(snap, name)
         job = snap.jobs.get(name)
         if job is not None and not job.target and job.reason and not job.is_global:

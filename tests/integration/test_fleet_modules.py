@@ -133,3 +133,22 @@ def test_launch_and_wait_returns_machine_and_states(runner, defaults, nodes, fle
     assert res['stop']['current_state'] == 'loaded' and res['stop']['desired_state'] == 'loaded'
     assert res['gone']['changed'] is True
     assert wait_until(lambda: all('kappa-test@1.service' not in n.running() for n in nodes))
+
+
+def test_start_after_a_stop_that_failed_waits_for_the_new_start(runner, defaults, nodes, fleet_prefix):
+    """A container's exit status makes systemd report a stopped unit failed; starting it again
+    with wait reports the new start, not that stale failure."""
+    for node in nodes:
+        node.systemd.fail_stop.add('web.service')
+        node.systemd.start_delay = 2.0
+    res = runner.run([
+        task('start', UNIT, name='web.service', content='[Service]\nExecStart=/bin/sleep infinity\n',
+             wait=True, wait_timeout=30, prefix=fleet_prefix),
+        task('stop', UNIT, name='web.service', state='loaded', wait=True, prefix=fleet_prefix),
+        task('stopped', INFO, prefix=fleet_prefix, units=['web.service']),
+        task('again', UNIT, name='web.service', wait=True, wait_timeout=30, prefix=fleet_prefix),
+    ], defaults=defaults)
+    assert res['start']['active_state'] == 'active'
+    assert res['stopped']['units'][0]['active_state'] == 'failed', res['stopped']['units']
+    assert res['again'].get('failed') is not True, res['again'].get('msg')
+    assert res['again']['changed'] is True and res['again']['active_state'] == 'active'
