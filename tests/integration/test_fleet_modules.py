@@ -9,7 +9,7 @@ import pytest
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.etcd import EtcdClient
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_store import FleetStore
 
-from conftest import no_traceback
+from integration_helpers import no_traceback
 from fleet_helpers import Node, wait_until
 
 UNIT = 'etcdfleet.cluster.fleet_unit'
