@@ -357,6 +357,16 @@ class EtcdOp(object):
         return EtcdCompareFailed(self.key, expected_of(self.prev_value, self.prev_index, self.prev_exist),
                                  actual_of(node))
 
+    def apply_alone(self, backend):
+        """Make this op with ``backend.set`` / ``backend.delete``; the key error it met is returned."""
+        try:
+            if self.action == self.SET:
+                return backend.set(self.key, self.value, ttl=self.ttl, prev_value=self.prev_value,
+                                   prev_index=self.prev_index, prev_exist=self.prev_exist)
+            return backend.delete(self.key, prev_value=self.prev_value, prev_index=self.prev_index)
+        except (EtcdCompareFailed, EtcdKeyNotFound, EtcdNotAFile) as exc:
+            return exc
+
     def __repr__(self):
         return 'EtcdOp(%s %s)' % (self.action, self.key)
 

@@ -30,7 +30,6 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_common imp
     EtcdNode,
     EtcdNotADir,
     EtcdNotAFile,
-    EtcdOp,
     EtcdServerError,
     EtcdUsageError,
     EtcdWatchIndexCleared,
@@ -348,21 +347,12 @@ class V2Backend(object):
     def set_many(self, items, ttl=None):
         return [self.set(key, value, ttl=ttl) for key, value in items.items()]
 
-    def _apply(self, op):
-        try:
-            if op.action == EtcdOp.SET:
-                return self.set(op.key, op.value, ttl=op.ttl, prev_value=op.prev_value,
-                                prev_index=op.prev_index, prev_exist=op.prev_exist)
-            return self.delete(op.key, prev_value=op.prev_value, prev_index=op.prev_index)
-        except (EtcdCompareFailed, EtcdKeyNotFound, EtcdNotAFile) as exc:
-            return exc
-
     def write_each(self, ops):
         """v2 has no multi-key request: the ops go out over several connections at once."""
         if len(ops) == 1:
-            return [self._apply(ops[0])]
+            return [ops[0].apply_alone(self)]
         with ThreadPoolExecutor(max_workers=min(WRITE_CONCURRENCY, len(ops))) as pool:
-            futures = [pool.submit(self._apply, op) for op in ops]
+            futures = [pool.submit(op.apply_alone, self) for op in ops]
             results = []
             failures = []
             for future in futures:

@@ -537,15 +537,6 @@ class V3Backend(object):
         return EtcdEvent(ACTION_UPDATE if prev else ACTION_CREATE, op.key, node, prev,
                          index=revision, raw_action='PUT')
 
-    def _apply_alone(self, op):
-        try:
-            if op.action == EtcdOp.SET:
-                return self.set(op.key, op.value, ttl=op.ttl, prev_value=op.prev_value,
-                                prev_index=op.prev_index, prev_exist=op.prev_exist)
-            return self.delete(op.key, prev_value=op.prev_value, prev_index=op.prev_index)
-        except (EtcdCompareFailed, EtcdKeyNotFound, EtcdNotAFile) as exc:
-            return exc
-
     def write_each(self, ops):
         """Independent ops in transactions: when one fails its conditions, the transaction reads
         every key instead; the ops whose conditions do not hold get their error, the others go
@@ -583,7 +574,7 @@ class V3Backend(object):
                             results[i] = op.failure(node, revision)
                 pending = again
             for i in pending:
-                results[i] = self._apply_alone(ops[i])
+                results[i] = ops[i].apply_alone(self)
         finally:
             for ttl, lease in leases.items():
                 if ttl not in used:
