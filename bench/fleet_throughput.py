@@ -31,6 +31,10 @@ def counts(snap, units):
     return scheduled, active, launched
 
 
+def seconds(value):
+    return 'never' if value is None else '%.2f s' % value
+
+
 def main():
     args = fleet_lab.parser(__doc__)
     args.add_argument('--units', type=int, default=300)
@@ -67,7 +71,7 @@ def main():
     print('%d units submitted in %.2f s; %d/%d launched after %.2f s; per machine %s'
           % (len(units), submitted, count[2], len(units), total, per_machine))
     print('all submitted %.2f s, all scheduled %s, all reported active %s, all launched %s'
-          % (submitted, *('%.2f s' % p if p is not None else 'never' for p in phases)))
+          % ((submitted,) + tuple(seconds(p) for p in phases)))
     if not opts.keep:
         cleanup = time.monotonic()
         for name in units + [TEMPLATE]:
