@@ -3,18 +3,21 @@
 
 Threads, each with its own etcd client:
 
-* main: reconciles (engine first when this machine holds the engine lease,
-  then the agent) whenever the watcher reports a registry change, and every
-  ``--reconcile-interval`` seconds as a safety net;
+* main: the agent's reconcile, whenever the watcher reports a registry change,
+  and every ``--reconcile-interval`` seconds as a safety net;
+* engine: the same for the engine, while this machine holds the engine lease
+  (its own thread, so that placing units never waits for this machine's
+  systemd calls);
 * watcher: follows the registry (``watch_iter`` on the prefix) and wakes main
-  on changes of jobs, unit contents, machines and the lease;
+  and the engine on changes of jobs, unit contents, machines and the lease;
 * keeper: renews the machine's registration every ``--heartbeat-interval``
   (default a quarter of ``--machine-ttl``) and takes or renews the engine
   lease, so that slow systemd calls never delay them;
 * reporter: publishes systemd's load/active/sub state of the managed units to
   ``states/<unit>/<machine>`` and the ``job-state`` heartbeat of launched units;
-  it reads systemd once a second (``systemctl show`` of the managed units) and
-  right after each reconcile, and writes only changes (plus TTL renewals).
+  it reads systemd once a second (one ``systemctl list-units`` for the managed
+  units) and right after each reconcile, and writes only changes (plus TTL
+  renewals), each kind in one batch.
 
 Stopping the daemon never stops the units: on SIGTERM the machine's
 registration is renewed for ``--restart-grace`` seconds so a restart or an
@@ -110,9 +113,13 @@ class FleetDaemon(runtime.Daemon):
         self.heartbeat_interval = args.heartbeat_interval or max(0.25, self.ttl / 4.0)
         self.systemd = systemd or Systemd(unit_dir=args.unit_dir, link_dir=args.link_dir)
         self.agent = Agent(self.store, self.machine, self.systemd, log=self.log) if args.agent else None
-        self.engine = Engine(self.store, machine_id, gc_grace=args.gc_grace, log=self.log) if args.engine else None
+        self.engine = None
+        if args.engine:
+            self.engine = Engine(FleetStore(self.client_factory(), self.prefix), machine_id,
+                                 gc_grace=args.gc_grace, log=self.log)
         self.lease = None
         self.wake = threading.Event()
+        self.engine_wake = threading.Event()
         self.report_now = threading.Event()
         self.threads = []
         self.revision = None
@@ -174,17 +181,28 @@ class FleetDaemon(runtime.Daemon):
         return self.store.refresh_machine(self.machine, self.ttl, self.machine_value)
 
     def reconcile(self):
+        """Engine (when leading) then agent, on one registry read unless the engine changed it."""
         snap = self.store.snapshot()
         self.revision = snap.revision
-        if self.engine is not None and self.lease is not None and self.lease.held:
-            if self.engine.reconcile(snap):
-                snap = self.store.snapshot()
-        if self.agent is not None:
-            if self.machine.id not in snap.machines and not self.stopping.is_set():
-                self.register()
-            if self.agent.reconcile(snap):
-                self.report_now.set()
+        if self.reconcile_engine(snap):
+            snap = self.store.snapshot()
+        self.reconcile_agent(snap)
         return snap
+
+    def reconcile_engine(self, snap=None):
+        """One engine pass when this machine holds the lease; the number of writes."""
+        if self.engine is None or self.lease is None or not self.lease.held:
+            return 0
+        return self.engine.reconcile(snap or self.engine.store.snapshot())
+
+    def reconcile_agent(self, snap=None):
+        if self.agent is None:
+            return
+        snap = snap or self.store.snapshot()
+        if self.machine.id not in snap.machines and not self.stopping.is_set():
+            self.register()
+        if self.agent.reconcile(snap):
+            self.report_now.set()
 
     def run_once(self):
         if self.args.drain:
@@ -250,6 +268,7 @@ class FleetDaemon(runtime.Daemon):
                     continue
                 if event.action == 'resync' or relevant(self.keys, event):
                     self.wake.set()
+                    self.engine_wake.set()
         finally:
             client.close()
 
@@ -275,7 +294,7 @@ class FleetDaemon(runtime.Daemon):
                                 self.log.warning('lost the engine lease')
                         elif lease.acquire():
                             self.log.info('acquired the engine lease')
-                            self.wake.set()
+                            self.engine_wake.set()
                     if not was_ok:
                         self.log.info('etcd reachable again')
                     was_ok = True
@@ -283,8 +302,7 @@ class FleetDaemon(runtime.Daemon):
                     if was_ok:
                         self.log.warning('cannot renew the registration: %s', exc)
                     was_ok = False
-                    client = store.client
-                    client._preferred = (client._preferred + 1) % len(client.endpoints)  # pylint: disable=protected-access
+                    store.client.prefer_next_endpoint()
                     self.stopping.wait(0.1)
                     continue
                 self.stopping.wait(self.heartbeat_interval)
@@ -292,7 +310,10 @@ class FleetDaemon(runtime.Daemon):
             store.client.close()
 
     def report_states(self, store=None):
-        """Publish systemd's view of the managed units (changes only, plus renewals)."""
+        """Publish systemd's view of the managed units (changes only, plus renewals).
+
+        New and changed records, first heartbeats and removals each go to etcd in one batch.
+        """
         if self.agent is None:
             return
         store = store or self.store
@@ -301,30 +322,46 @@ class FleetDaemon(runtime.Daemon):
         renew = max(1.0, self.args.state_ttl / 3.0)
         states = self.systemd.states(sorted(managed)) if managed else {}
         records = self.agent.state_records(states)
-        for name, record in records.items():
+        changed = []
+        for name, record in sorted(records.items()):
             last = self.published.get(name)
             if last is None or last[0] != record:
-                store.report_state(record, self.args.state_ttl)
-                self.published[name] = (record, now)
+                changed.append(record)
             elif now - last[1] >= renew:
                 store.refresh_state(record, self.args.state_ttl)
                 self.published[name] = (record, now)
-        for name in list(self.published):
-            if name not in managed:
-                store.clear_state(name, self.machine.id)
+        if changed:
+            store.report_states(changed, self.args.state_ttl)
+            for record in changed:
+                self.published[record.name] = (record, now)
+        gone = sorted(name for name in self.published if name not in managed)
+        if gone:
+            store.clear_states(gone, self.machine.id)
+            for name in gone:
                 del self.published[name]
         started = self.agent.started
-        for name, (target_state, _hash, is_global) in managed.items():
+        first_beats = []
+        ended = []
+        for name, (target_state, _hash, is_global) in sorted(managed.items()):
             record = records.get(name)
             beating = (target_state == STATE_LAUNCHED and not is_global and name in started
                        and record is not None and record.active_state in ACTIVE_OR_STARTING)
             if beating:
                 last = self.beats.get(name)
-                if last is None or now - last >= renew:
+                if last is None:
+                    first_beats.append(name)
+                elif now - last >= renew:
                     store.heartbeat(name, self.machine.id, self.args.state_ttl)
                     self.beats[name] = now
             elif name in self.beats:
-                store.clear_heartbeat(name, self.machine.id)
+                ended.append(name)
+        if first_beats:
+            store.start_heartbeats(first_beats, self.machine.id, self.args.state_ttl)
+            for name in first_beats:
+                self.beats[name] = now
+        if ended:
+            store.clear_heartbeats(ended, self.machine.id)
+            for name in ended:
                 del self.beats[name]
         for name in list(self.beats):
             if name not in managed:
@@ -340,9 +377,18 @@ class FleetDaemon(runtime.Daemon):
         finally:
             store.client.close()
 
+    def _engine_loop(self):
+        while not self.stopping.is_set():
+            self.engine_wake.wait(self.args.reconcile_interval)
+            if self.stopping.is_set():
+                break
+            self.engine_wake.clear()
+            self.reconcile_engine()
+
     def stop(self, *_ignored):
         super(FleetDaemon, self).stop()
         self.wake.set()
+        self.engine_wake.set()
         self.report_now.set()
 
     # -- serve -------------------------------------------------------------------------------
@@ -356,6 +402,8 @@ class FleetDaemon(runtime.Daemon):
             self._thread('keeper', self._keeper)
             self.reconcile()
             self._thread('watcher', self._watcher)
+            if self.engine is not None:
+                self._thread('engine', self._engine_loop)
             if self.agent is not None:
                 self._thread('reporter', self._reporter)
         while not self.stopping.is_set():
@@ -363,7 +411,7 @@ class FleetDaemon(runtime.Daemon):
             if self.stopping.is_set():
                 break
             self.wake.clear()
-            self.reconcile()
+            self.reconcile_agent()
 
     def cleanup(self):
         for thread in self.threads:

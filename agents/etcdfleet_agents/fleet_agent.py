@@ -129,15 +129,33 @@ class Systemd(object):
             self._run('reset-failed', *names, check=False)
 
     def states(self, names):
-        """``{name: (load_state, active_state, sub_state, main_pid)}``."""
+        """``{name: (load_state, active_state, sub_state, main_pid)}``.
+
+        One ``systemctl list-units`` answers for the units systemd holds in memory (a single
+        call for systemd, where ``show`` costs one per unit; ``main_pid`` is then ``''``); only
+        the units it does not list (not loaded now, or with a backslash, which it would read
+        as a pattern escape) are asked with ``systemctl show``.
+        """
         names = list(names)
         result = {}
         if not names:
             return result
-        proc = self._run('show', '--property=Id,LoadState,ActiveState,SubState,MainPID', '--', *names,
+        plain = [n for n in names if '\\' not in n]
+        if plain:
+            wanted = set(plain)
+            proc = self._run('list-units', '--all', '--full', '--plain', '--no-legend', '--no-pager',
+                             '--', *plain, check=False)
+            for line in proc.stdout.splitlines():
+                parts = line.split(None, 4)
+                if len(parts) >= 4 and parts[0] in wanted:
+                    result[parts[0]] = (parts[1], parts[2], parts[3], '')
+        rest = [n for n in names if n not in result]
+        if not rest:
+            return result
+        proc = self._run('show', '--property=Id,LoadState,ActiveState,SubState,MainPID', '--', *rest,
                          check=False)
         blocks = proc.stdout.split('\n\n')
-        for name, block in zip(names, blocks):
+        for name, block in zip(rest, blocks):
             props = {}
             for line in block.splitlines():
                 key, sep, value = line.partition('=')
@@ -205,8 +223,8 @@ class Agent(object):
             for name in removed:
                 self.systemd.remove(name)
                 self.started.discard(name)
-                self.store.clear_heartbeat(name, self.machine.id)
                 self.log.info('unloaded %s', name)
+            self.store.clear_heartbeats(removed, self.machine.id)
             actions += len(removed)
         for name in written:
             self.systemd.write(name, desired[name][1].text)
@@ -220,7 +238,13 @@ class Agent(object):
 
         launched = [n for n in sorted(desired) if desired[n][0] == STATE_LAUNCHED]
         loaded = [n for n in sorted(desired) if desired[n][0] != STATE_LAUNCHED]
-        states = self.systemd.states(launched + loaded) if (launched or loaded) else {}
+        # systemd is asked only about the units whose state decides something in this pass:
+        # launched units not started yet or with new contents, and loaded units; a unit whose
+        # file did not exist before this pass has nothing running yet
+        new = set(written) - set(changed)
+        asked = [n for n in launched if (n not in self.started or n in changed) and n not in new]
+        asked += [n for n in loaded if n not in new]
+        states = self.systemd.states(asked) if asked else {}
 
         to_restart = [n for n in launched if n in changed and states.get(n, ('',) * 4)[1] in ACTIVE_OR_STARTING]
         to_start = []
@@ -248,10 +272,10 @@ class Agent(object):
             actions += len(to_start)
 
         to_stop = [n for n in loaded if states.get(n, ('',) * 4)[1] in ACTIVE_OR_STARTING]
-        for name in loaded:
-            if name in self.started:
-                self.started.discard(name)
-                self.store.clear_heartbeat(name, self.machine.id)
+        halted = [n for n in loaded if n in self.started]
+        if halted:
+            self.started.difference_update(halted)
+            self.store.clear_heartbeats(halted, self.machine.id)
         if to_stop:
             self.systemd.stop(to_stop)
             for name in to_stop:

@@ -6,7 +6,7 @@ One engine in the cluster acts at a time: the holder of ``lease/engine-leader``
 registry snapshot, asks ``fleet_placement.plan`` what to change and carries it
 out: unschedules units whose machine is gone or whose rules no longer hold
 (compare-and-delete of ``target``), places unscheduled units (create-only write
-of ``target``), records why a unit cannot be placed (``job/<unit>/reason``),
+of ``target``; each kind of write goes out in batches), records why a unit cannot be placed (``job/<unit>/reason``),
 forgets the unit states of vanished machines and collects unit contents no job
 refers to any more.
 """
@@ -36,18 +36,20 @@ class Engine(object):
         writes = 0
         jobs = snap.placement_jobs()
         result = plan(snap.machines, jobs)
-        for move in result.unschedule:
-            if self.store.unschedule(move.unit, move.machine_id):
-                writes += 1
-                self.log.info('unscheduled %s from %s: %s', move.unit, move.machine_id[:8], move.reason)
-        placed = set()
-        for move in result.schedule:
-            if self.store.schedule(move.unit, move.machine_id):
-                writes += 1
-                placed.add(move.unit)
-                self.log.info('scheduled %s to %s', move.unit, move.machine_id[:8])
-            else:
-                self.log.info('%s was placed by someone else meanwhile', move.unit)
+        if result.unschedule:
+            removed = self.store.unschedule_many((m.unit, m.machine_id) for m in result.unschedule)
+            for move in result.unschedule:
+                if move.unit in removed:
+                    writes += 1
+                    self.log.info('unscheduled %s from %s: %s', move.unit, move.machine_id[:8], move.reason)
+        if result.schedule:
+            placed = self.store.schedule_many((m.unit, m.machine_id) for m in result.schedule)
+            for move in result.schedule:
+                if move.unit in placed:
+                    writes += 1
+                    self.log.info('scheduled %s to %s', move.unit, move.machine_id[:8])
+                else:
+                    self.log.info('%s was placed by someone else meanwhile', move.unit)
         for name, decision in sorted(result.unplaceable.items()):
             if decision.summary == PENDING_SUMMARY:
                 continue

@@ -46,7 +46,6 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_registry i
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_store import (
     ContentMismatch,
     FleetStore,
-    UnitExists,
 )
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.units import (
     UnitError,
@@ -242,6 +241,7 @@ class Fleetctl(object):
         """Create (or replace) the units named on the command line; their names in order."""
         snap = self.store.snapshot()
         names = []
+        fresh = []
         for arg in self.args.units:
             name = mangle_unit_name(arg)
             if name in names:
@@ -258,14 +258,15 @@ class Fleetctl(object):
                     if old != new:
                         out('Unit %s replaced (%s -> %s)' % (name, old[:7], new[:7]))
                 continue
-            unit = find_contents(self.store, arg, name, snap)
+            fresh.append((name, find_contents(self.store, arg, name, snap)))
+        if fresh:
             try:
-                self.store.create_unit(name, unit)
-            except UnitExists:
-                continue
+                created, dummy = self.store.create_units(fresh)
             except ContentMismatch as exc:
                 raise Failure(str(exc))
-            out('Unit %s inactive' % name)
+            for name, dummy in fresh:
+                if name in created:
+                    out('Unit %s inactive' % name)
         return names
 
     def submit(self):
@@ -276,17 +277,22 @@ class Fleetctl(object):
         names = self.ensure_units() if command in ('load', 'start') else \
             [mangle_unit_name(a) for a in self.args.units]
         changed = []
+        template = None
         for name in names:
             info = parse_unit_name(name)
             if command in ('load', 'start') and info is not None and info.is_template:
-                raise Failure('Unable to %s %s: templates cannot be %s; start an instance such as %s@1%s'
-                              % (command, name, 'loaded' if command == 'load' else 'started',
-                                 info.prefix, info.suffix))
-            try:
-                old, new = self.store.command(name, command)
-            except FleetStateError as exc:
-                raise Failure(str(exc))
+                template = Failure('Unable to %s %s: templates cannot be %s; start an instance such as %s@1%s'
+                                   % (command, name, 'loaded' if command == 'load' else 'started',
+                                      info.prefix, info.suffix))
+                break
             changed.append(name)
+        try:
+            if changed:
+                self.store.commands(changed, command)
+        except FleetStateError as exc:
+            raise Failure(str(exc))
+        if template is not None:
+            raise template
         if self.args.no_block:
             return 0
         return self.wait(changed, goal)

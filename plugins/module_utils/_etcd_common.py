@@ -309,6 +309,68 @@ class EtcdEvent(object):
         }
 
 
+class EtcdOp(object):
+    """One write of a batch (``EtcdClient.write_each``): ``EtcdOp.set(...)`` or ``EtcdOp.delete(...)``.
+
+    The arguments and conditions are those of ``EtcdClient.set`` and ``EtcdClient.delete`` (a
+    delete here removes one key, never a directory).
+    """
+
+    __slots__ = ('action', 'key', 'value', 'ttl', 'prev_value', 'prev_index', 'prev_exist')
+
+    SET = 'set'
+    DELETE = 'delete'
+
+    def __init__(self, action, key, value=None, ttl=None, prev_value=None, prev_index=None,
+                 prev_exist=None):
+        self.action = action
+        self.key = key
+        self.value = value
+        self.ttl = ttl
+        self.prev_value = prev_value
+        self.prev_index = prev_index
+        self.prev_exist = prev_exist
+
+    @classmethod
+    def set(cls, key, value, ttl=None, prev_value=None, prev_index=None, prev_exist=None):
+        return cls(cls.SET, key, value, ttl=ttl, prev_value=prev_value, prev_index=prev_index,
+                   prev_exist=prev_exist)
+
+    @classmethod
+    def delete(cls, key, prev_value=None, prev_index=None):
+        return cls(cls.DELETE, key, prev_value=prev_value, prev_index=prev_index)
+
+    @property
+    def conditional(self):
+        return self.prev_value is not None or self.prev_index is not None or self.prev_exist is not None
+
+    def holds_for(self, node):
+        """Whether this op's conditions hold for ``node`` (None = absent), deletes needing the key."""
+        if self.action == self.DELETE and node is None:
+            return False
+        return conditions_hold(node, self.prev_value, self.prev_index, self.prev_exist)
+
+    def failure(self, node, revision=None):
+        """The error this op meets when the key is ``node`` (None = absent)."""
+        if self.action == self.DELETE and node is None and not self.conditional:
+            return EtcdKeyNotFound('key not found: %s' % self.key, key=self.key, revision=revision)
+        return EtcdCompareFailed(self.key, expected_of(self.prev_value, self.prev_index, self.prev_exist),
+                                 actual_of(node))
+
+    def apply_alone(self, backend):
+        """Make this op with ``backend.set`` / ``backend.delete``; the key error it met is returned."""
+        try:
+            if self.action == self.SET:
+                return backend.set(self.key, self.value, ttl=self.ttl, prev_value=self.prev_value,
+                                   prev_index=self.prev_index, prev_exist=self.prev_exist)
+            return backend.delete(self.key, prev_value=self.prev_value, prev_index=self.prev_index)
+        except (EtcdCompareFailed, EtcdKeyNotFound, EtcdNotAFile) as exc:
+            return exc
+
+    def __repr__(self):
+        return 'EtcdOp(%s %s)' % (self.action, self.key)
+
+
 # --------------------------------------------------------------------------
 # Helpers
 # --------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import ssl
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 
 from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_common import (
     ACTION_CREATE,
@@ -67,6 +68,8 @@ _ACTIONS = {
     'expire': ACTION_EXPIRE,
 }
 _CLEARED_RE = re.compile(r'\[(\d+)/(\d+)\]')
+# connections per endpoint; also how many writes of a batch are in flight at once
+WRITE_CONCURRENCY = 8
 
 
 def require_python_etcd():
@@ -150,7 +153,7 @@ class V2Backend(object):
                                     username=username, password=password)
         # our own pool: no urllib3 retries, so a failed write is never sent twice
         # and the endpoint failover of the client layer decides what to do
-        pool_args = {'maxsize': 4, 'timeout': timeout, 'retries': False}
+        pool_args = {'maxsize': WRITE_CONCURRENCY, 'timeout': timeout, 'retries': False}
         if client_cert:
             pool_args['cert_file'] = client_cert
             if client_key:
@@ -343,6 +346,28 @@ class V2Backend(object):
 
     def set_many(self, items, ttl=None):
         return [self.set(key, value, ttl=ttl) for key, value in items.items()]
+
+    def write_each(self, ops):
+        """v2 has no multi-key request: the ops go out over several connections at once."""
+        if len(ops) == 1:
+            return [ops[0].apply_alone(self)]
+        with ThreadPoolExecutor(max_workers=min(WRITE_CONCURRENCY, len(ops))) as pool:
+            futures = [pool.submit(op.apply_alone, self) for op in ops]
+            results = []
+            failures = []
+            for future in futures:
+                try:
+                    results.append(future.result())
+                except Exception as exc:  # pylint: disable=broad-except
+                    failures.append(exc)
+        if failures:
+            failure = failures[0]
+            if isinstance(failure, EndpointUnavailable) and (results or len(failures) > 1):
+                # other ops went through or may have: the batch is not to be sent elsewhere
+                failure.sent = failure.sent or bool(results) or any(
+                    getattr(exc, 'sent', True) for exc in failures[1:])
+            raise failure
+        return results
 
     def refresh(self, key, ttl, prev_value=None, prev_index=None):
         args, expected = self._cas_args(prev_value, prev_index)

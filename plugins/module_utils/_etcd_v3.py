@@ -36,6 +36,7 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_common imp
     EtcdNode,
     EtcdNotADir,
     EtcdNotAFile,
+    EtcdOp,
     EtcdServerError,
     EtcdUnsupported,
     EtcdWatchIndexCleared,
@@ -488,6 +489,97 @@ class V3Backend(object):
                 self._revoke_quietly(lease)
             raise
         return events
+
+    @staticmethod
+    def _op_chunks(ops, indexes):
+        """Split ``indexes`` into transactions etcd accepts: at most TXN_CHUNK operations and
+        2 * TXN_CHUNK compares, every key at most once."""
+        chunk, keys, compares = [], set(), 0
+        for i in indexes:
+            op = ops[i]
+            cost = 1 + sum(1 for c in (op.prev_value, op.prev_index, op.prev_exist) if c is not None)
+            if chunk and (len(chunk) >= TXN_CHUNK or op.key in keys or compares + cost > 2 * TXN_CHUNK):
+                yield chunk
+                chunk, keys, compares = [], set(), 0
+            chunk.append(i)
+            keys.add(op.key)
+            compares += cost
+        if chunk:
+            yield chunk
+
+    def _op_request(self, op, leases):
+        """``(compares, success request)`` of one op; grants the lease of its TTL when needed."""
+        kb = _b64(op.key)
+        if op.action == EtcdOp.DELETE:
+            compares = [{'key': kb, 'target': 'VERSION', 'result': 'GREATER', 'version': '0'}]
+            compares.extend(self._cas_compares(op.key, op.prev_value, op.prev_index))
+            return compares, {'request_delete_range': {'key': kb, 'prev_kv': True}}
+        compares = self._cas_compares(op.key, op.prev_value, op.prev_index, op.prev_exist)
+        compares.append(self._no_children(dir_prefix(op.key)))
+        put = {'key': kb, 'value': _b64(op.value), 'prev_kv': True}
+        if op.ttl:
+            if op.ttl not in leases:
+                leases[op.ttl] = self.grant(op.ttl)
+            put['lease'] = str(leases[op.ttl])
+        return compares, {'request_put': put}
+
+    def _op_event(self, op, response, revision, leases):
+        if op.action == EtcdOp.DELETE:
+            prev_kvs = (response.get('response_delete_range') or {}).get('prev_kvs') or []
+            prev = self._kv_node(prev_kvs[0], revision) if prev_kvs else None
+            return EtcdEvent(ACTION_DELETE, op.key, None, prev, index=revision, raw_action='DELETE')
+        prev_kv = (response.get('response_put') or {}).get('prev_kv')
+        prev = self._kv_node(prev_kv, revision) if prev_kv else None
+        node = EtcdNode(op.key, op.value, index=revision,
+                        created_index=prev.created_index if prev else revision,
+                        version=(prev.version + 1) if prev else 1,
+                        ttl=op.ttl, lease=leases.get(op.ttl) if op.ttl else None, revision=revision)
+        return EtcdEvent(ACTION_UPDATE if prev else ACTION_CREATE, op.key, node, prev,
+                         index=revision, raw_action='PUT')
+
+    def write_each(self, ops):
+        """Independent ops in transactions: when one fails its conditions, the transaction reads
+        every key instead; the ops whose conditions do not hold get their error, the others go
+        again. Ops still failing after that (a directory in the way, keys changing meanwhile) are
+        made one by one for a precise answer. Keys written with the same TTL share one lease."""
+        results = [None] * len(ops)
+        leases = {}
+        used = set()
+        pending = list(range(len(ops)))
+        try:
+            for dummy in range(_CAS_RETRIES):
+                if not pending:
+                    break
+                again = []
+                for chunk in self._op_chunks(ops, pending):
+                    compares, success = [], []
+                    for i in chunk:
+                        more, request = self._op_request(ops[i], leases)
+                        compares.extend(more)
+                        success.append(request)
+                    succeeded, responses, revision = self._txn(
+                        compares, success, [self._range_op(ops[i].key) for i in chunk], key=ops[chunk[0]].key)
+                    for i, response in zip(chunk, responses):
+                        op = ops[i]
+                        if succeeded:
+                            results[i] = self._op_event(op, response, revision, leases)
+                            if op.action == EtcdOp.SET and op.ttl:
+                                used.add(op.ttl)
+                            continue
+                        kvs = self._range_kvs(response)
+                        node = self._kv_node(kvs[0], revision) if kvs else None
+                        if op.holds_for(node):
+                            again.append(i)
+                        else:
+                            results[i] = op.failure(node, revision)
+                pending = again
+            for i in pending:
+                results[i] = ops[i].apply_alone(self)
+        finally:
+            for ttl, lease in leases.items():
+                if ttl not in used:
+                    self._revoke_quietly(lease)
+        return results
 
     def refresh(self, key, ttl, prev_value=None, prev_index=None):
         prefix = dir_prefix(key)

@@ -11,6 +11,7 @@ caller-visible behaviour:
 
 ``get``/``get_many``      read a key, or a directory/prefix (``recursive``)
 ``set``/``set_many``      write with optional TTL and compare-and-swap
+``write_each``            many independent (conditional) writes and deletes at once
 ``refresh``               renew a TTL without changing the value
 ``mkdir``                 make a directory (v2; nothing to make on v3)
 ``delete``/``delete_many`` remove keys or whole directories
@@ -83,6 +84,7 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_common imp
     EtcdNode,
     EtcdNotADir,
     EtcdNotAFile,
+    EtcdOp,
     EtcdServerError,
     EtcdTLSError,
     EtcdUnsupported,
@@ -113,7 +115,7 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_v2 import 
 from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_v3 import V3Backend
 
 __all__ = [
-    'EtcdClient', 'EtcdLock', 'EtcdLease', 'EtcdNode', 'EtcdEvent', 'EtcdError', 'EtcdUsageError',
+    'EtcdClient', 'EtcdLock', 'EtcdLease', 'EtcdNode', 'EtcdEvent', 'EtcdOp', 'EtcdError', 'EtcdUsageError',
     'EtcdUnsupported', 'EtcdMissingLibrary', 'EtcdConnectionError', 'EtcdTLSError',
     'EtcdAuthError', 'EtcdServerError', 'EtcdKeyError', 'EtcdKeyNotFound', 'EtcdKeyExists',
     'EtcdNotAFile', 'EtcdNotADir', 'EtcdDirNotEmpty', 'EtcdCompareFailed', 'EtcdWatchTimeout',
@@ -205,6 +207,12 @@ class EtcdClient(object):
     @property
     def endpoint(self):
         """The endpoint that answered last (the first one before any request)."""
+        return self.endpoints[self._preferred]
+
+    def prefer_next_endpoint(self):
+        """Send the next requests to the next endpoint first (after a slow or failed answer
+        that did not make the client move on by itself); returns that endpoint."""
+        self._preferred = (self._preferred + 1) % len(self.endpoints)
         return self.endpoints[self._preferred]
 
     # -- backends and failover ---------------------------------------------------
@@ -336,6 +344,37 @@ class EtcdClient(object):
         if not clean:
             return []
         return self._run('set_many', clean, ttl=ttl)
+
+    def write_each(self, ops):
+        """Apply many independent writes (``EtcdOp.set`` / ``EtcdOp.delete``) in few round trips.
+
+        Each op succeeds or fails on its own, as if made alone with ``set`` or
+        ``delete`` (the batch is not atomic). Returns one result per op, in
+        order: the EtcdEvent of an applied op, or the EtcdKeyError it met
+        (EtcdCompareFailed, EtcdKeyNotFound, EtcdNotAFile) -- returned, not
+        raised. v3 sends the ops in transactions of up to 64; v2, which has no
+        multi-key request, sends them over several connections at once. Keys
+        written with the same TTL in one call share a v3 lease. Connection and
+        server errors are raised (some ops may have been applied).
+        """
+        ops = list(ops)
+        for op in ops:
+            if not isinstance(op, EtcdOp):
+                raise EtcdUsageError('write_each takes EtcdOp items, got %r' % (op,))
+            validate_key(op.key)
+            if op.action == EtcdOp.SET:
+                op.value = to_text_value(op.value, 'value of %s' % op.key)
+                op.ttl = validate_ttl(op.ttl)
+            elif op.action != EtcdOp.DELETE:
+                raise EtcdUsageError('unknown EtcdOp action %r' % (op.action,))
+            op.prev_index = validate_index(op.prev_index)
+            if op.prev_value is not None:
+                op.prev_value = to_text_value(op.prev_value, 'prev_value')
+            if op.prev_exist is not None and not isinstance(op.prev_exist, bool):
+                raise EtcdUsageError('prev_exist must be true or false, got %r' % (op.prev_exist,))
+        if not ops:
+            return []
+        return self._run('write_each', ops)
 
     def refresh(self, key, ttl, prev_value=None, prev_index=None):
         """Renew the TTL of an existing key without changing its value.

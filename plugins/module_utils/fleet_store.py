@@ -21,6 +21,7 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils.etcd import (
     EtcdCompareFailed,
     EtcdKeyNotFound,
     EtcdNotAFile,
+    EtcdOp,
 )
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_registry import (
     DEFAULT_PREFIX,
@@ -383,25 +384,57 @@ class FleetStore(object):
         Raises :class:`UnitExists` when a unit of that name is already there,
         and the ``units`` errors for a bad name or bad [X-Fleet] rules.
         """
-        if not isinstance(unit, UnitFile):
-            unit = parse_unit(unit)
-        validate_unit(unit, name)
-        encode_target_state(target_state)
-        seen = self._referenced.get(unit.hash)
-        fresh = seen is not None and time.monotonic() - seen < 5.0
-        if not fresh:
-            self.put_contents(unit)
-        try:
-            self.client.set(self.keys.job_object_key(name), encode_job_object(name, unit.hash),
-                            prev_exist=False)
-        except EtcdCompareFailed:
+        created, existing = self.create_units([(name, unit)], target_state)
+        if existing:
             raise UnitExists('unit %s already exists' % name)
-        if not fresh:
+        return created[name]
+
+    def create_units(self, items, target_state=STATE_INACTIVE):
+        """Add new units ``[(name, contents)]`` (text or UnitFile) in ``target_state``, in a
+        few round trips: every job object, then every desired state, written in batches.
+
+        Returns ``({name: hash} of the units created, [names already in the registry]``; those
+        are left as they are. Raises the ``units`` errors for a bad name or bad [X-Fleet] rules
+        before writing anything.
+        """
+        encode_target_state(target_state)
+        wanted = []
+        for name, unit in items:
+            if not isinstance(unit, UnitFile):
+                unit = parse_unit(unit)
+            validate_unit(unit, name)
+            wanted.append((name, unit))
+        if not wanted:
+            return {}, []
+        now = time.monotonic()
+        stale = {}
+        for dummy, unit in wanted:
+            seen = self._referenced.get(unit.hash)
+            if (seen is None or now - seen >= 5.0) and unit.hash not in stale:
+                stale[unit.hash] = unit
+        for unit in stale.values():
+            self.put_contents(unit)
+        results = self.client.write_each(
+            [EtcdOp.set(self.keys.job_object_key(name), encode_job_object(name, unit.hash), prev_exist=False)
+             for name, unit in wanted])
+        created = {}
+        existing = []
+        for (name, unit), result in zip(wanted, results):
+            if isinstance(result, EtcdCompareFailed):
+                existing.append(name)
+            elif isinstance(result, Exception):
+                raise result
+            else:
+                created[name] = unit.hash
+        for unit in stale.values():
             # The contents may have been collected between the two writes.
             self.put_contents(unit)
             self._referenced[unit.hash] = time.monotonic()
-        self.client.set(self.keys.job_target_state_key(name), target_state)
-        return unit.hash
+        for result in self.client.write_each(
+                [EtcdOp.set(self.keys.job_target_state_key(name), target_state) for name in created]):
+            if isinstance(result, Exception):
+                raise result
+        return created, existing
 
     def replace_unit(self, name, unit):
         """Give an existing unit new contents; its desired state stays.
@@ -442,6 +475,35 @@ class FleetStore(object):
             self.set_target_state(name, new)
         return job.target_state, new
 
+    def commands(self, names, command):
+        """``command`` applied to many units, in order, with one registry read and one batch of
+        writes. Returns ``[(name, old_state, new_state)]``; on the first unit refused
+        (:class:`UnitNotFound` or ``FleetStateError``), the units before it are changed and the
+        error is raised."""
+        names = list(names)
+        if len(names) == 1:
+            old, new = self.command(names[0], command)
+            return [(names[0], old, new)]
+        snap = self.snapshot()
+        done = []
+        error = None
+        for name in names:
+            job = snap.jobs.get(name)
+            try:
+                if job is None or not job.exists:
+                    raise UnitNotFound('Unit %s does not exist.' % name)
+                done.append((name, job.target_state, next_target_state(command, name, job.target_state)))
+            except FleetStateError as exc:
+                error = exc
+                break
+        for result in self.client.write_each([EtcdOp.set(self.keys.job_target_state_key(name), new)
+                                              for name, old, new in done if new != old]):
+            if isinstance(result, Exception):
+                raise result
+        if error is not None:
+            raise error
+        return done
+
     def destroy_unit(self, name):
         """Remove a unit from the registry; True when it was there."""
         try:
@@ -454,19 +516,37 @@ class FleetStore(object):
 
     def schedule(self, name, machine_id):
         """Create-only write of ``target``; False when the unit is already placed."""
-        try:
-            self.client.set(self.keys.job_target_key(name), machine_id, prev_exist=False)
-        except EtcdCompareFailed:
-            return False
-        return True
+        return name in self.schedule_many([(name, machine_id)])
+
+    def schedule_many(self, moves):
+        """``schedule`` of many ``(name, machine_id)`` at once; the set of names placed."""
+        moves = list(moves)
+        results = self.client.write_each(
+            [EtcdOp.set(self.keys.job_target_key(name), mid, prev_exist=False) for name, mid in moves])
+        return self._applied(moves, results, EtcdCompareFailed)
 
     def unschedule(self, name, machine_id):
         """Remove ``target`` if it still names ``machine_id``; True when removed."""
-        try:
-            self.client.delete(self.keys.job_target_key(name), prev_value=machine_id)
-        except (EtcdCompareFailed, EtcdKeyNotFound):
-            return False
-        return True
+        return name in self.unschedule_many([(name, machine_id)])
+
+    def unschedule_many(self, moves):
+        """``unschedule`` of many ``(name, machine_id)`` at once; the set of names unscheduled."""
+        moves = list(moves)
+        results = self.client.write_each(
+            [EtcdOp.delete(self.keys.job_target_key(name), prev_value=mid) for name, mid in moves])
+        return self._applied(moves, results, (EtcdCompareFailed, EtcdKeyNotFound))
+
+    @staticmethod
+    def _applied(pairs, results, expected):
+        """Names of ``pairs`` whose op went through; ``expected`` errors mean no, others raise."""
+        done = set()
+        for (name, dummy), result in zip(pairs, results):
+            if isinstance(result, expected):
+                continue
+            if isinstance(result, Exception):
+                raise result
+            done.add(name)
+        return done
 
     def set_reason(self, name, message, machines=None):
         self.client.set(self.keys.job_reason_key(name), encode_reason(message, machines))
@@ -531,8 +611,15 @@ class FleetStore(object):
         return True
 
     def report_state(self, record, ttl):
-        self.client.set(self.keys.unit_state_key(record.name, record.machine_id),
-                        encode_unit_state(record), ttl=ttl)
+        self.report_states([record], ttl)
+
+    def report_states(self, records, ttl):
+        """Write many ``states/<unit>/<machine>`` records with ``ttl`` at once."""
+        for result in self.client.write_each(
+                [EtcdOp.set(self.keys.unit_state_key(r.name, r.machine_id), encode_unit_state(r), ttl=ttl)
+                 for r in records]):
+            if isinstance(result, Exception):
+                raise result
 
     def refresh_state(self, record, ttl):
         """Renew a state record's TTL; write it when it is gone."""
@@ -543,11 +630,14 @@ class FleetStore(object):
             self.report_state(record, ttl)
 
     def clear_state(self, name, machine_id):
-        try:
-            self.client.delete(self.keys.unit_state_key(name, machine_id))
-        except (EtcdKeyNotFound, EtcdNotAFile):
-            return False
-        return True
+        return name in self.clear_states([name], machine_id)
+
+    def clear_states(self, names, machine_id):
+        """Remove this machine's state records of ``names``; the set of names removed."""
+        names = list(names)
+        results = self.client.write_each(
+            [EtcdOp.delete(self.keys.unit_state_key(name, machine_id)) for name in names])
+        return self._applied([(n, None) for n in names], results, (EtcdKeyNotFound, EtcdNotAFile))
 
     def heartbeat(self, name, machine_id, ttl):
         """``job/<unit>/job-state``: this machine runs the unit (renewed with a TTL)."""
@@ -557,12 +647,22 @@ class FleetStore(object):
         except (EtcdKeyNotFound, EtcdCompareFailed):
             self.client.set(key, machine_id, ttl=ttl)
 
+    def start_heartbeats(self, names, machine_id, ttl):
+        """First ``heartbeat`` of many units at once (written, whatever was there)."""
+        for result in self.client.write_each(
+                [EtcdOp.set(self.keys.job_heartbeat_key(name), machine_id, ttl=ttl) for name in names]):
+            if isinstance(result, Exception):
+                raise result
+
     def clear_heartbeat(self, name, machine_id):
-        try:
-            self.client.delete(self.keys.job_heartbeat_key(name), prev_value=machine_id)
-        except (EtcdKeyNotFound, EtcdCompareFailed):
-            return False
-        return True
+        return name in self.clear_heartbeats([name], machine_id)
+
+    def clear_heartbeats(self, names, machine_id):
+        """Remove the heartbeats of ``names`` that still name this machine; the set removed."""
+        names = list(names)
+        results = self.client.write_each(
+            [EtcdOp.delete(self.keys.job_heartbeat_key(name), prev_value=machine_id) for name in names])
+        return self._applied([(n, None) for n in names], results, (EtcdKeyNotFound, EtcdCompareFailed))
 
     # -- waiting -----------------------------------------------------------------------
 

@@ -17,8 +17,13 @@ from integration_helpers import start_in_thread
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.etcd import (
     ACTION_RESYNC,
     EtcdClient,
+    EtcdCompareFailed,
     EtcdConnectionError,
+    EtcdEvent,
+    EtcdKeyNotFound,
     EtcdLockLost,
+    EtcdNotAFile,
+    EtcdOp,
     EtcdWatchIndexCleared,
 )
 
@@ -139,3 +144,57 @@ def test_failover_and_error_naming(etcd_server, api, prefix):
             client.get(prefix + '/f')
         assert info.value.endpoints == [dead]
         assert 'connection refused' in str(info.value)
+
+
+def test_write_each_applies_each_op_on_its_own(client, prefix):
+    client.set(prefix + '/taken', 'someone')
+    client.set(prefix + '/mine', 'me')
+    client.set(prefix + '/dir/child', 'x')
+    ops = [EtcdOp.set('%s/new/%03d' % (prefix, i), str(i), prev_exist=False) for i in range(150)]
+    ops += [
+        EtcdOp.set(prefix + '/taken', 'me', prev_exist=False),       # create-only on an existing key
+        EtcdOp.delete(prefix + '/mine', prev_value='me'),            # compare-and-delete that holds
+        EtcdOp.delete(prefix + '/taken', prev_value='me'),           # ... and one that does not
+        EtcdOp.delete(prefix + '/missing'),                          # plain delete of nothing
+        EtcdOp.set(prefix + '/dir', 'value'),                        # a directory in the way
+        EtcdOp.set(prefix + '/ttl/a', 'a', ttl=30),
+        EtcdOp.set(prefix + '/ttl/b', 'b', ttl=30),
+    ]
+    results = client.write_each(ops)
+    assert len(results) == len(ops)
+    assert all(isinstance(r, EtcdEvent) and r.action == 'create' for r in results[:150])
+    assert [r.key for r in results[:150]] == [op.key for op in ops[:150]]
+    taken, mine, not_mine, missing, in_the_way, ttl_a, ttl_b = results[150:]
+    assert isinstance(taken, EtcdCompareFailed) and taken.actual['value'] == 'someone'
+    assert isinstance(mine, EtcdEvent) and mine.action == 'delete' and mine.prev_node.value == 'me'
+    assert isinstance(not_mine, EtcdCompareFailed)
+    assert isinstance(missing, EtcdKeyNotFound)
+    assert isinstance(in_the_way, EtcdNotAFile)
+    assert isinstance(ttl_a, EtcdEvent) and isinstance(ttl_b, EtcdEvent)
+    stored = client.get(prefix, recursive=True)
+    values = dict((n.key, n.value) for n in stored.leaves())
+    assert values[prefix + '/taken'] == 'someone'
+    assert prefix + '/mine' not in values
+    assert [values['%s/new/%03d' % (prefix, i)] for i in range(150)] == [str(i) for i in range(150)]
+    assert 0 < client.get(prefix + '/ttl/a').ttl <= 30
+    assert client.write_each([]) == []
+
+
+def test_write_each_create_only_has_one_winner(client, prefix):
+    """Two writers racing for the same keys: every key is won exactly once."""
+    keys = ['%s/race/%02d' % (prefix, i) for i in range(40)]
+    outcomes = {}
+
+    def writer(name):
+        with EtcdClient(client.endpoints, api_version=client.api_version, timeout=5) as own:
+            outcomes[name] = own.write_each([EtcdOp.set(k, name, prev_exist=False) for k in keys])
+    threads = [threading.Thread(target=writer, args=(n,)) for n in ('one', 'two')]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    for i, key in enumerate(keys):
+        won = [n for n in ('one', 'two') if isinstance(outcomes[n][i], EtcdEvent)]
+        lost = [n for n in ('one', 'two') if isinstance(outcomes[n][i], EtcdCompareFailed)]
+        assert len(won) == 1 and len(lost) == 1, key
+        assert client.get(key).value == won[0]

@@ -32,9 +32,9 @@ class FakeStore(object):
     def __init__(self):
         self.cleared = []
 
-    def clear_heartbeat(self, name, machine_id):
-        self.cleared.append(name)
-        return True
+    def clear_heartbeats(self, names, machine_id):
+        self.cleared.extend(names)
+        return set(names)
 
 
 def snapshot(jobs, machines=None):
@@ -140,8 +140,11 @@ def systemctl(tmp_path):
     log = tmp_path / 'calls'
     script = tmp_path / 'systemctl'
     script.write_text('#!/bin/sh\necho "$@" >> %s\n'
+                      'if [ "$1" = list-units ]; then\n'
+                      '  printf "a.service loaded active running A unit with a description\\n"\n'
+                      '  printf "other.service loaded active running not asked for\\n"\n'
+                      'fi\n'
                       'if [ "$1" = show ]; then\n'
-                      '  printf "Id=a.service\\nLoadState=loaded\\nActiveState=active\\nSubState=running\\nMainPID=42\\n\\n"\n'
                       '  printf "Id=b.service\\nLoadState=not-found\\nActiveState=inactive\\nSubState=dead\\nMainPID=0\\n"\n'
                       'fi\n' % log)
     script.chmod(script.stat().st_mode | stat.S_IEXEC)
@@ -157,13 +160,16 @@ def test_systemd_files_links_and_states(tmp_path, systemctl):
     assert sd.local_units() == {'a.service': SLEEP.text}
     sd.write('a.service', SLEEP.text)
     assert sd.states(['a.service', 'b.service']) == {
-        'a.service': ('loaded', 'active', 'running', '42'),
+        'a.service': ('loaded', 'active', 'running', ''),
         'b.service': ('not-found', 'inactive', 'dead', '0')}
     sd.start(['a.service'])
     sd.remove('a.service')
     assert not os.path.lexists(str(link))
     assert sd.local_units() == {}
     calls = log.read_text().splitlines()
+    # one list-units for both, then show only for the unit it did not list
+    assert calls[0] == 'list-units --all --full --plain --no-legend --no-pager -- a.service b.service'
+    assert calls[1].startswith('show ') and calls[1].endswith('-- b.service')
     assert 'start --no-block a.service' in calls
 
 

@@ -11,12 +11,14 @@ import time
 import pytest
 
 from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_http import EndpointUnavailable
+from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_v3 import V3Backend
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.etcd import (
     EtcdClient,
     EtcdConnectionError,
     EtcdEvent,
     EtcdKeyNotFound,
     EtcdNode,
+    EtcdOp,
     EtcdTLSError,
     EtcdUsageError,
     EtcdWatchIndexCleared,
@@ -210,3 +212,46 @@ def test_watch_iter_reconnects_when_asked():
         'http://a:1': EndpointUnavailable('http://a:1', 'refused')})
     with pytest.raises(EtcdConnectionError):
         next(client.watch_iter('/k', index=5))
+
+
+def test_write_each_checks_its_ops_and_sends_them_in_one_call():
+    client, calls = make_client(['http://a:1'], {'http://a:1': lambda name, ops: ['done'] * len(ops)})
+    assert client.write_each([]) == []
+    with pytest.raises(EtcdUsageError, match='EtcdOp'):
+        client.write_each([('/k', 'v')])
+    with pytest.raises(EtcdUsageError, match='ttl'):
+        client.write_each([EtcdOp.set('/k', 'v', ttl=-1)])
+    with pytest.raises(EtcdUsageError, match='prev_exist'):
+        client.write_each([EtcdOp.set('/k', 'v', prev_exist='no')])
+    assert calls == []
+    ops = [EtcdOp.set('/a', 1), EtcdOp.delete('/b', prev_value='x')]
+    assert client.write_each(ops) == ['done', 'done']
+    assert [(c[1], len(c[2][0])) for c in calls] == [('write_each', 2)]
+    assert ops[0].value == '1'
+
+
+def test_write_each_is_not_resent_elsewhere_once_sent():
+    sent = EndpointUnavailable('http://a:1', 'no answer within 5 seconds', sent=True)
+    client, calls = make_client(['http://a:1', 'http://b:2'], {'http://a:1': sent, 'http://b:2': ['done']})
+    with pytest.raises(EtcdConnectionError, match='may or may not have been applied'):
+        client.write_each([EtcdOp.set('/a', '1')])
+    assert [c[0] for c in calls] == ['http://a:1']
+
+
+def test_prefer_next_endpoint_rotates():
+    client, dummy = make_client(['http://a:1', 'http://b:2'], {})
+    assert client.endpoint == 'http://a:1'
+    assert client.prefer_next_endpoint() == 'http://b:2' and client.endpoint == 'http://b:2'
+    assert client.prefer_next_endpoint() == 'http://a:1'
+
+
+def test_v3_transactions_respect_etcd_limits():
+    ops = [EtcdOp.set('/k/%d' % i, 'v', prev_exist=False) for i in range(100)]
+    ops += [EtcdOp.set('/k/0', 'again'), EtcdOp.delete('/x', prev_value='a', prev_index=3)]
+    chunks = list(V3Backend._op_chunks(ops, range(len(ops))))
+    assert [i for chunk in chunks for i in chunk] == list(range(len(ops)))
+    for chunk in chunks:
+        keys = [ops[i].key for i in chunk]
+        assert len(chunk) <= 64 and len(set(keys)) == len(keys)
+    # '/k/0' appears twice: never in the same transaction
+    assert not any(0 in chunk and 100 in chunk for chunk in chunks)
