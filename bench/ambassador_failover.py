@@ -33,7 +33,8 @@ Requires=docker.service
 
 [Service]
 ExecStartPre=-/usr/bin/docker rm -f bench-echo
-ExecStart=/usr/bin/docker run --rm --name bench-echo --hostname %%H -p 8000 %s sh -c "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8000 -h /www"
+ExecStart=/usr/bin/docker run --rm --name bench-echo --hostname %%H -p 8000 %s \
+    sh -c "mkdir -p /www && hostname > /www/index.html && exec httpd -f -p 8000 -h /www"
 ExecStop=/usr/bin/docker stop -t 2 bench-echo
 Restart=always
 RestartSec=1
