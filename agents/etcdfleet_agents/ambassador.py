@@ -43,7 +43,7 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils.services import 
 )
 
 from etcdfleet_agents import runtime
-from etcdfleet_agents.discover import DEFAULTS, DockerDiscover, SettingsError, load_settings, read_env_file
+from etcdfleet_agents.discover import DEFAULTS, DockerDiscover, SettingsError, load_settings
 from etcdfleet_agents.haproxy import MasterWorker, Template, Updater
 
 DEFAULT_TEMPLATE = "/etc/etcdfleet/ambassador/haproxy.cfg.j2"
@@ -162,8 +162,7 @@ class Ambassador(DockerDiscover):
                             help="render from etcd and check with haproxy -c, start nothing")
         parser.add_argument("--check-settings", action="store_true", help="validate the arguments only")
 
-    @staticmethod
-    def settings_from_args(args):
+    def settings_from_args(self, args):
         timeouts = dict(DEFAULTS["timeouts"], connect=args.connect_timeout)
         data = ambassador_settings(
             args.service, args.listen, prefix=args.prefix, mode=args.mode, balance=args.balance,
@@ -204,20 +203,6 @@ class Ambassador(DockerDiscover):
             self.log.info("stopped HAProxy")
 
     def main_loop(self, once=False):
-        args = self.args
-        if self.settings is None:
-            try:
-                if getattr(args, "env_file", None):
-                    self.environ = read_env_file(args.env_file, self.environ)
-                self._setup(self.settings_from_args(args))
-            except (SettingsError, ValueError, OSError) as exc:
-                self.log.error("%s", exc)
-                return 2
-        if getattr(args, "check_settings", False):
-            service = self.settings["exposure"].services[0]
-            self.log.info("settings are valid: %s on %s:%d (%s)", service.name, self.settings["bind_address"],
-                          service.port, service.mode)
-            return 0
         code = super(Ambassador, self).main_loop(once=once)
         return self.exit_code or code
 
