@@ -19,6 +19,7 @@ import threading
 import time
 
 import fleet_lab
+from fleet_lab import wait
 
 PROVIDER = 'bench-echo.service'
 ANNOUNCER = 'bench-echo-announce.service'
@@ -66,16 +67,6 @@ Conflicts=%s
 # One line per request on the consumer's machine: "<time> <answer or FAIL>".
 LOOP = ("while :; do out=$(curl -s --fail --max-time 1 http://127.0.0.1:%d/) || out=FAIL; "
         "echo \"$(date +%%s.%%N) $out\"; sleep 0.02; done" % PORT)
-
-
-def wait(predicate, timeout, interval=0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    return None
 
 
 def placements(store):
@@ -127,13 +118,13 @@ def main():
     for unit, contents in UNITS.items():
         if store.job(unit) is None:
             store.create_unit(unit, contents, target_state='launched')
-    where = wait(lambda: placements(store), opts.timeout)
+    where = wait(lambda: placements(store), opts.timeout, 0.2)
     if not where:
         raise SystemExit('the bench units do not all run')
     consumer = ids[where[AMBASSADOR]]
     requests = Requests(consumer)
     try:
-        if not wait(lambda: any(a != 'FAIL' for dummy, a in requests.lines), 30):
+        if not wait(lambda: any(a != 'FAIL' for dummy, a in requests.lines), 30, 0.1):
             raise SystemExit('the ambassador on %s does not answer' % consumer)
         start = time.time()
         time.sleep(opts.steady)
@@ -143,7 +134,7 @@ def main():
               % (len(steady), opts.steady, consumer, failed), flush=True)
         times = []
         for round_no in range(1, opts.kills + 1):
-            where = wait(lambda: placements(store), opts.timeout)
+            where = wait(lambda: placements(store), opts.timeout, 0.2)
             if not where or len(store.snapshot().machines) != len(names):
                 raise SystemExit('round %d: not every machine and unit is back' % round_no)
             victim = ids[where[PROVIDER]]
