@@ -49,7 +49,8 @@ from etcdfleet_agents.registrator import (
     detect_advertise_ip,
     docker_client,
 )
-from etcdfleet_agents.runtime import Backoff, Daemon, client_from_environ, main
+from etcdfleet_agents import runtime
+from etcdfleet_agents.runtime import Backoff, Daemon, client_from_environ
 
 DEFAULT_TTL = 10
 
@@ -254,11 +255,7 @@ class Announcer(Daemon):
 
 def cli(argv=None, environ=None):
     """Entry point: a setting that cannot work is reported in one line, not a traceback."""
-    try:
-        return main(Announcer, argv=argv, environ=environ)
-    except (ValueError, RuntimeError, EtcdError) as exc:
-        sys.stderr.write("announce: %s\n" % exc)
-        return 2
+    return runtime.cli(Announcer, argv=argv, environ=environ)
 
 
 if __name__ == "__main__":

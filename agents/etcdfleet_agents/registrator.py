@@ -63,7 +63,8 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils.services import 
     normalize_prefix,
     plan_sync,
 )
-from etcdfleet_agents.runtime import Backoff, Daemon, client_from_environ, main
+from etcdfleet_agents import runtime
+from etcdfleet_agents.runtime import Backoff, Daemon, client_from_environ
 
 ENV = "ETCDFLEET_REGISTRATOR_"
 DEFAULT_TTL = 30
@@ -614,11 +615,7 @@ class Registrator(Daemon):
 
 def cli(argv=None, environ=None):
     """Entry point: a setting that cannot work is reported in one line, not a traceback."""
-    try:
-        return main(Registrator, argv=argv, environ=environ)
-    except (ValueError, RuntimeError, EtcdError) as exc:
-        sys.stderr.write("registrator: %s\n" % exc)
-        return 2
+    return runtime.cli(Registrator, argv=argv, environ=environ)
 
 
 if __name__ == "__main__":
