@@ -8,6 +8,7 @@ The killed node is started again after each round and the next round waits until
 import time
 
 import fleet_lab
+from fleet_lab import wait
 
 UNIT = 'bench-failover.service'
 CONTENTS = '[Service]\nExecStart=/bin/sleep infinity\n'
@@ -24,16 +25,6 @@ def active_elsewhere(snap, victim):
 def launched_on(snap):
     if snap.current_state(UNIT) == 'launched':
         return snap.jobs[UNIT].target
-    return None
-
-
-def wait(predicate, timeout, interval=0.02):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
     return None
 
 

@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, 'playbooks', 'collections'))
@@ -63,3 +64,14 @@ def median(values):
     if len(values) % 2:
         return values[middle]
     return (values[middle - 1] + values[middle]) / 2.0
+
+
+def wait(predicate, timeout, interval=0.02):
+    """Call ``predicate`` until it returns a true value (returned) or ``timeout`` passes (None)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    return None

@@ -1,8 +1,8 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The registrator agent as a real process, and throw-away containers on this machine's Docker.
+"""The node agents as real processes, and throw-away containers on this machine's Docker.
 
-Used by tests/integration/test_registrator.py and bench/registrator_latency.py.
+Used by tests/integration/test_registrator.py, test_ambassador.py and bench/registrator_latency.py.
 """
 
 from __future__ import annotations
@@ -90,9 +90,13 @@ class Containers(object):
 
 
 class Agent(object):
-    """``python -m etcdfleet_agents.registrator`` with the given etcd and options."""
+    """``python -m etcdfleet_agents.<module>`` (default the registrator) with the given etcd and
+    options; ``start`` waits for the log line ``ready``."""
 
-    def __init__(self, endpoints, api, args=(), env=None, log_path=None, python=None):
+    def __init__(self, endpoints, api, args=(), env=None, log_path=None, python=None, module='registrator',
+                 ready='resync (start)'):
+        self.module = module
+        self.ready = ready
         self.endpoints = list(endpoints)
         self.api = api
         self.args = list(args)
@@ -104,7 +108,7 @@ class Agent(object):
         self._offset = 0
 
     def command(self):
-        return [self.python, '-m', 'etcdfleet_agents.registrator'] + self.args
+        return [self.python, '-m', 'etcdfleet_agents.%s' % self.module] + self.args
 
     def environ(self):
         env = dict(os.environ)
@@ -128,7 +132,7 @@ class Agent(object):
                                         stdout=self._log or subprocess.DEVNULL,
                                         stderr=subprocess.STDOUT if self._log else subprocess.DEVNULL)
         if wait:
-            self.wait_log('resync (start)', timeout=timeout)
+            self.wait_log(self.ready, timeout=timeout)
         return self
 
     def run_once(self, timeout=60):

@@ -454,14 +454,18 @@ class DockerDiscover(runtime.Daemon):
         if mirror is not None:
             mirror.interrupt()
 
+    def settings_from_args(self, args):
+        """The settings of this run: the ``--config`` file."""
+        return load_settings(getattr(args, "config", DEFAULT_CONFIG))
+
     def main_loop(self, once=False):
         args = self.args
         if self.settings is None:
             try:
                 if getattr(args, "env_file", None):
                     self.environ = read_env_file(args.env_file, self.environ)
-                self._setup(load_settings(getattr(args, "config", DEFAULT_CONFIG)))
-            except (SettingsError, OSError) as exc:
+                self._setup(self.settings_from_args(args))
+            except (SettingsError, ValueError, OSError) as exc:
                 self.log.error("%s", exc)
                 return 2
         if getattr(args, "check_settings", False):

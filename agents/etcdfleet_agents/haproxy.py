@@ -16,6 +16,10 @@ its own HAProxy instance with the same pieces):
 ``Updater``      render -> compare -> check -> install -> reload. A configuration that does not
                  render or that ``haproxy -c`` rejects is never installed: the live one keeps
                  serving and the result says why. A render equal to the live file reloads nothing.
+``MasterWorker`` an ``Haproxy`` whose process is the daemon's own child (``haproxy -W``, for a
+                 daemon that owns its HAProxy instead of the node's haproxy.service): its first
+                 reload starts it, later ones send SIGUSR2 (the master hands the listening sockets
+                 to the new worker), ``stop`` ends it.
 
 Nothing here logs: ``Updater.apply`` returns an ``ApplyResult`` and the daemon writes one line.
 """
@@ -23,9 +27,11 @@ Nothing here logs: ``Updater.apply`` returns an ``ApplyResult`` and the daemon w
 import hashlib
 import os
 import re
+import signal
 import socket
 import subprocess
 import tempfile
+import threading
 from typing import NamedTuple, Optional
 
 try:
@@ -238,6 +244,73 @@ class Haproxy(object):
         if code != 0:
             raise ReloadFailed("%s failed (exit %d): %s"
                                % (" ".join(self.reload_command), code, _one_line(output) or "no message"))
+
+
+class MasterWorker(Haproxy):
+    """HAProxy in master-worker mode as a child of the calling daemon.
+
+    ``reload`` starts the child when it is not running (so the first ``Updater.apply`` after a
+    start, with ``reload_pending`` set, brings it up with the installed file) and otherwise sends
+    SIGUSR2 to the master, which re-reads the file and hands the listening sockets to the new
+    worker. ``on_exit(code)`` is called from a thread when the child ends without ``stop``.
+    HAProxy's own messages go to the daemon's stderr (the journal).
+    """
+
+    def __init__(self, config_path, binary=DEFAULT_BINARY, runtime_socket=None, server_state_file=None,
+                 command_timeout=30.0, on_exit=None):
+        super(MasterWorker, self).__init__(config_path, binary=binary, reload_command=(),
+                                           runtime_socket=runtime_socket, server_state_file=server_state_file,
+                                           command_timeout=command_timeout)
+        self.on_exit = on_exit
+        self.process = None
+        self._stopping = False
+
+    @property
+    def running(self):
+        return self.process is not None and self.process.poll() is None
+
+    @property
+    def pid(self):
+        return self.process.pid if self.running else None
+
+    def start(self):
+        """Start ``haproxy -W -f <config>``; raise ReloadFailed when it cannot be executed."""
+        self._stopping = False
+        try:
+            process = subprocess.Popen([self.binary, "-W", "-f", self.config_path], stdin=subprocess.DEVNULL)
+        except OSError as exc:
+            raise ReloadFailed("cannot start %s: %s" % (self.binary, exc.strerror or exc))
+        self.process = process
+        threading.Thread(target=self._follow, args=(process,), name="haproxy %d" % process.pid,
+                         daemon=True).start()
+        return process.pid
+
+    def _follow(self, process):
+        code = process.wait()
+        if not self._stopping and process is self.process and self.on_exit is not None:
+            self.on_exit(code)
+
+    def reload(self):
+        if not self.running:
+            self.start()
+            return
+        try:
+            self.process.send_signal(signal.SIGUSR2)
+        except OSError as exc:
+            raise ReloadFailed("cannot signal HAProxy (pid %d): %s" % (self.process.pid, exc.strerror or exc))
+
+    def stop(self, timeout=10.0):
+        """Stop the child (SIGTERM: the worker finishes at once; SIGKILL after ``timeout``)."""
+        self._stopping = True
+        process = self.process
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
 
 
 def runtime_command(path, command, timeout=5.0):

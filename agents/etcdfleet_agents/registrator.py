@@ -63,7 +63,8 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils.services import 
     normalize_prefix,
     plan_sync,
 )
-from etcdfleet_agents.runtime import Backoff, Daemon, client_from_environ, main
+from etcdfleet_agents import runtime
+from etcdfleet_agents.runtime import Backoff, Daemon, client_from_environ
 
 ENV = "ETCDFLEET_REGISTRATOR_"
 DEFAULT_TTL = 30
@@ -202,19 +203,32 @@ def detect_advertise_ip(endpoints):
 
 # -- Docker events -----------------------------------------------------------------------------------
 
+def docker_client(environ=None, url=None):
+    """A low-level Docker API client from DOCKER_HOST & co. in ``environ`` (or ``url``)."""
+    if not HAS_DOCKER:
+        raise RuntimeError("the Python Docker SDK is required (python3-docker): %s" % DOCKER_IMPORT_ERROR)
+    kwargs = docker.utils.kwargs_from_env(environment=os.environ if environ is None else environ)
+    if url:
+        kwargs["base_url"] = url
+    return docker.APIClient(version="auto", timeout=30, **kwargs)
+
+
 class DockerEventSource(threading.Thread):
     """Follows Docker's container events and posts them on a queue; reconnects with backoff.
 
     Posts ``(RESYNC, reason)`` after every (re)connection (the stream is open first, so nothing
     that happens during the resync is lost) and ``(CONTAINER, (id, action, name))`` per event.
+    ``filters`` adds Docker event filters (for example ``{"container": [name]}``).
     """
 
-    def __init__(self, connect, post, stopping, log):
+    def __init__(self, connect, post, stopping, log, filters=None):
         super(DockerEventSource, self).__init__(name="docker-events", daemon=True)
         self.connect = connect
         self.post = post
         self.stopping = stopping
         self.log = log
+        self.filters = {"type": "container", "event": list(EVENT_ACTIONS)}
+        self.filters.update(filters or {})
         self._stream = None
         self._lock = threading.Lock()
 
@@ -237,7 +251,7 @@ class DockerEventSource(threading.Thread):
             try:
                 client = self.connect()
                 client.ping()
-                stream = client.events(decode=True, filters={"type": "container", "event": list(EVENT_ACTIONS)})
+                stream = client.events(decode=True, filters=self.filters)
                 with self._lock:
                     self._stream = stream
                 if self.stopping.is_set():
@@ -332,12 +346,7 @@ class Registrator(Daemon):
 
     # -- Docker ------------------------------------------------------------------------------
     def _default_docker(self):
-        if not HAS_DOCKER:
-            raise RuntimeError("the Python Docker SDK is required (python3-docker): %s" % DOCKER_IMPORT_ERROR)
-        kwargs = docker.utils.kwargs_from_env(environment=self.environ)
-        if self.docker_url:
-            kwargs["base_url"] = self.docker_url
-        return docker.APIClient(version="auto", timeout=30, **kwargs)
+        return docker_client(self.environ, self.docker_url)
 
     @property
     def api(self):
@@ -606,11 +615,7 @@ class Registrator(Daemon):
 
 def cli(argv=None, environ=None):
     """Entry point: a setting that cannot work is reported in one line, not a traceback."""
-    try:
-        return main(Registrator, argv=argv, environ=environ)
-    except (ValueError, RuntimeError, EtcdError) as exc:
-        sys.stderr.write("registrator: %s\n" % exc)
-        return 2
+    return runtime.cli(Registrator, argv=argv, environ=environ)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ import signal
 import sys
 import threading
 
-from ansible_collections.etcdfleet.cluster.plugins.module_utils.etcd import EtcdClient
+from ansible_collections.etcdfleet.cluster.plugins.module_utils.etcd import EtcdClient, EtcdError
 
 ENV_PREFIX = "ETCDFLEET_"
 CLIENT_SETTINGS = {
@@ -163,3 +163,12 @@ def main(daemon_class, argv=None, environ=None):
     setup_logging(daemon_class.name, args.log_level)
     daemon = daemon_class(args=args, environ=environ)
     return daemon.main_loop(once=args.once)
+
+
+def cli(daemon_class, argv=None, environ=None):
+    """Like ``main``, but a setting that cannot work is reported in one line, not a traceback."""
+    try:
+        return main(daemon_class, argv=argv, environ=environ)
+    except (ValueError, RuntimeError, EtcdError) as exc:
+        sys.stderr.write("%s: %s\n" % (daemon_class.name, exc))
+        return 2

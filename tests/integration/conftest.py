@@ -24,6 +24,9 @@ if TESTS_DIR not in sys.path:
 
 from etcd_server import EtcdServer, TlsMaterial, etcd_binary  # noqa: E402 pylint: disable=wrong-import-position
 from integration_helpers import Oracle, PlaybookRunner  # noqa: E402 pylint: disable=wrong-import-position
+from haproxy_harness import Backend  # noqa: E402 pylint: disable=wrong-import-position
+
+from ansible_collections.etcdfleet.cluster.plugins.module_utils.etcd import EtcdClient  # noqa: E402 pylint: disable=wrong-import-position
 
 API_VERSIONS = ('v2', 'v3')
 
@@ -61,6 +64,27 @@ def api(request):
 @pytest.fixture
 def oracle(etcd_server, api):
     return Oracle(etcd_server, api)
+
+
+@pytest.fixture
+def client(etcd_server, api):
+    """An EtcdClient on the session server with the API under test."""
+    with EtcdClient(endpoints=[etcd_server.url], api_version=api) as etcd:
+        yield etcd
+
+
+@pytest.fixture
+def backends(tmp_path):
+    """A factory: backends(name) starts an HTTP server on loopback answering ``name``."""
+    started = []
+
+    def make(name):
+        backend = Backend(name, str(tmp_path)).start()
+        started.append(backend)
+        return backend
+    yield make
+    for backend in started:
+        backend.stop()
 
 
 @pytest.fixture

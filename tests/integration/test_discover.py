@@ -22,7 +22,7 @@ import urllib.request
 import pytest
 
 import etcd_server
-from haproxy_harness import (TEMPLATE, Backend, HaproxyProcess, WatcherProcess, free_port, haproxy_binary,
+from haproxy_harness import (TEMPLATE, HaproxyProcess, WatcherProcess, free_port, haproxy_binary,
                              http_get, wait_for, watcher_settings)
 
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.etcd import EtcdClient
@@ -36,25 +36,6 @@ def haproxy(tmp_path):
     process = HaproxyProcess(str(tmp_path)).start()
     yield process
     process.stop()
-
-
-@pytest.fixture
-def backends(tmp_path):
-    started = []
-
-    def make(name):
-        backend = Backend(name, str(tmp_path)).start()
-        started.append(backend)
-        return backend
-    yield make
-    for backend in started:
-        backend.stop()
-
-
-@pytest.fixture
-def client(etcd_server, api):
-    with EtcdClient(endpoints=[etcd_server.url], api_version=api) as etcd:
-        yield etcd
 
 
 @pytest.fixture
