@@ -182,9 +182,9 @@ def main():
         if title.startswith('lab:'):
             continue
         shown = site_excerpt(output) if title.startswith('site.yml') else output
-        lines += ['## %s' % title, '',
-                  '`%s` (%.0f s, exit %s)' % (' '.join(os.path.relpath(a, ROOT) if a.startswith(ROOT) else a
-                                                      for a in argv[1:] if not a.startswith(BIN)), seconds, status),
+        command = ' '.join(os.path.relpath(a, ROOT) if a.startswith(ROOT) else a
+                           for a in argv[1:] if not a.startswith(BIN))
+        lines += ['## %s' % title, '', '`%s` (%.0f s, exit %s)' % (command, seconds, status),
                   '', '```', shown.strip()[-6000:], '```', '']
     with open(opts.output, 'w') as handle:
         handle.write('\n'.join(lines))
