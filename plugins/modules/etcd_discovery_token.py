@@ -22,6 +22,7 @@ author:
   - etcdfleet maintainers (@etcdfleet)
 extends_documentation_fragment:
   - etcdfleet.cluster.etcd
+  - etcdfleet.cluster.attributes
 attributes:
   check_mode:
     support: full
@@ -32,11 +33,6 @@ attributes:
   idempotent:
     support: partial
     description: Idempotent when O(token) is given.
-  action_group:
-    support: full
-    membership:
-      - etcdfleet.cluster.etcd
-    description: Use C(module_defaults) with C(group/etcdfleet.cluster.etcd) to set the connection options once.
 options:
   size:
     description:

@@ -19,6 +19,7 @@ author:
   - etcdfleet maintainers (@etcdfleet)
 extends_documentation_fragment:
   - etcdfleet.cluster.etcd
+  - etcdfleet.cluster.attributes
 attributes:
   check_mode:
     support: full
@@ -29,11 +30,6 @@ attributes:
   idempotent:
     support: partial
     description: Idempotent except with O(refresh=true), which renews the TTL on every run.
-  action_group:
-    support: full
-    membership:
-      - etcdfleet.cluster.etcd
-    description: Use C(module_defaults) with C(group/etcdfleet.cluster.etcd) to set the connection options once.
 options:
   key:
     description:

@@ -19,21 +19,8 @@ author:
   - etcdfleet maintainers (@etcdfleet)
 extends_documentation_fragment:
   - etcdfleet.cluster.etcd
-attributes:
-  check_mode:
-    support: full
-    description: Only reads, so it runs the same in check mode.
-  diff_mode:
-    support: none
-    description: Nothing is changed, so there is no diff.
-  idempotent:
-    support: full
-    description: Only reads.
-  action_group:
-    support: full
-    membership:
-      - etcdfleet.cluster.etcd
-    description: Use C(module_defaults) with C(group/etcdfleet.cluster.etcd) to set the connection options once.
+  - etcdfleet.cluster.attributes.info_module
+  - etcdfleet.cluster.attributes
 options:
   key:
     description:

@@ -23,6 +23,7 @@ author:
   - etcdfleet maintainers (@etcdfleet)
 extends_documentation_fragment:
   - etcdfleet.cluster.etcd
+  - etcdfleet.cluster.attributes
 attributes:
   check_mode:
     support: full
@@ -33,11 +34,6 @@ attributes:
   idempotent:
     support: full
     description: A second run with the same options changes nothing.
-  action_group:
-    support: full
-    membership:
-      - etcdfleet.cluster.etcd
-    description: Use C(module_defaults) with C(group/etcdfleet.cluster.etcd) to set the connection options once.
 options:
   name:
     description:
