@@ -49,6 +49,10 @@ from etcdfleet_agents.fleet_agent import ACTIVE_OR_STARTING, Agent, Systemd
 from etcdfleet_agents.fleet_engine import Engine
 
 IGNORED_JOB_FIELDS = (FleetKeys.JOB_HEARTBEAT, FleetKeys.JOB_REASON)
+# A watcher more than this many changes behind (v2: one change per request) reads the registry
+# again instead of replaying the backlog: a burst of submissions costs a few reads, not one
+# request per change on every machine.
+CATCH_UP = 64
 
 
 def read_machine_id(path='/etc/machine-id'):
@@ -256,13 +260,17 @@ class FleetDaemon(runtime.Daemon):
             index = (self.revision + 1) if self.revision else None
             self.wake.set()
             for event in client.watch_iter(self.keys.root, recursive=True, index=index,
-                                           stop=self.stopping, reconnect_delay=1.0):
+                                           stop=self.stopping, reconnect_delay=1.0,
+                                           catch_up=CATCH_UP):
                 if event is None:
                     continue
-                if event.key.startswith(self.command_prefix):
-                    if event.action == 'create' and event.value and self.agent is not None:
-                        threading.Thread(target=self._answer, args=(event.key, event.value),
-                                         daemon=True).start()
+                if event.action == 'resync':
+                    # the changes skipped may include fleetctl requests to this machine
+                    for node in (event.node.leaves() if event.node is not None else ()):
+                        self._request(node.key, node.value)
+                elif event.key.startswith(self.command_prefix):
+                    if event.action == 'create':
+                        self._request(event.key, event.value)
                     continue
                 if event.key.startswith(self.output_prefix):
                     continue
@@ -271,6 +279,11 @@ class FleetDaemon(runtime.Daemon):
                     self.engine_wake.set()
         finally:
             client.close()
+
+    def _request(self, key, value):
+        """Answer a fleetctl request (status, journal) to this machine, in its own thread."""
+        if key.startswith(self.command_prefix) and value and self.agent is not None:
+            threading.Thread(target=self._answer, args=(key, value), daemon=True).start()
 
     def _keeper(self):
         # Renewals must not wait on one slow member longer than the TTL allows: a short request

@@ -267,17 +267,21 @@ class EtcdEvent(object):
     recursive read, or ``None`` if the key is gone). ``raw_action`` keeps the
     server's own word (v2 ``compareAndSwap``, v3 ``PUT`` ...). ``index`` is the
     index/revision of the change: the next watch starts from ``index + 1``.
+    ``revision`` is the store's index when a v2 watch delivered the change
+    (``None`` when unknown): how far behind the watcher is.
     """
 
-    __slots__ = ('action', 'key', 'node', 'prev_node', 'index', 'raw_action')
+    __slots__ = ('action', 'key', 'node', 'prev_node', 'index', 'raw_action', 'revision')
 
-    def __init__(self, action, key, node=None, prev_node=None, index=None, raw_action=None):
+    def __init__(self, action, key, node=None, prev_node=None, index=None, raw_action=None,
+                 revision=None):
         self.action = action
         self.key = key
         self.node = node
         self.prev_node = prev_node
         self.index = index
         self.raw_action = raw_action if raw_action is not None else action
+        self.revision = revision
 
     def __repr__(self):
         return 'EtcdEvent(action=%r, key=%r, index=%r)' % (self.action, self.key, self.index)

@@ -412,7 +412,9 @@ class V2Backend(object):
         except EtcdWatchTimeout:
             raise EtcdWatchTimeout('no change of %s within %s seconds' % (key, timeout), key=key,
                                    timeout=timeout)
-        return [result_to_event(result, key)]
+        event = result_to_event(result, key)
+        event.revision = getattr(result, 'etcd_index', None)
+        return [event]
 
     # -- cluster ---------------------------------------------------------------
 

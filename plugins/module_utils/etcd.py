@@ -445,7 +445,7 @@ class EtcdClient(object):
         return events[0]
 
     def watch_iter(self, key, recursive=False, index=None, idle_timeout=None, resync=True,
-                   stop=None, reconnect_delay=None):
+                   stop=None, reconnect_delay=None, catch_up=None):
         """Yield every change of ``key`` (or below it) from ``index`` on, for ever.
 
         * ``idle_timeout``: yield ``None`` when that many seconds pass without
@@ -453,6 +453,11 @@ class EtcdClient(object):
         * ``resync``: on EtcdWatchIndexCleared read the key again and yield an
           EtcdEvent with action ``resync`` and the fresh ``node`` (``None``
           when the key is gone); with ``resync=False`` the error is raised.
+        * ``catch_up``: with the v2 API, which sends one change per request,
+          a change that arrives more than ``catch_up`` indexes behind the store
+          ends the replay of the backlog: the key is read again and a
+          ``resync`` event (as above) takes the place of the changes skipped.
+          For watchers that want the latest state rather than every step.
         * ``stop``: a ``threading.Event``; the iterator returns once it is set
           (checked at least every second).
         * ``reconnect_delay``: on EtcdConnectionError wait that many seconds
@@ -478,6 +483,17 @@ class EtcdClient(object):
             except EtcdWatchIndexCleared:
                 if not resync:
                     raise
+                events = None
+            except EtcdConnectionError:
+                if reconnect_delay is None:
+                    raise
+                if stop is not None:
+                    stop.wait(reconnect_delay)
+                else:
+                    time.sleep(reconnect_delay)
+                continue
+            if events is None or (catch_up is not None and events and events[-1].revision is not None
+                                  and events[-1].revision - events[-1].index > catch_up):
                 try:
                     node = self.get(key, recursive=recursive)
                     revision = node.revision
@@ -487,14 +503,6 @@ class EtcdClient(object):
                 next_index = revision + 1
                 idle_since = time.monotonic()
                 yield EtcdEvent(ACTION_RESYNC, key, node, None, index=revision, raw_action='resync')
-                continue
-            except EtcdConnectionError:
-                if reconnect_delay is None:
-                    raise
-                if stop is not None:
-                    stop.wait(reconnect_delay)
-                else:
-                    time.sleep(reconnect_delay)
                 continue
             for event in events:
                 next_index = event.index + 1

@@ -199,3 +199,50 @@ def test_fleetctl_finds_a_local_template_for_an_instance(tmp_path):
     assert unit.text == '[Service]\nExecStart=/bin/true\n'
     with pytest.raises(fleetctl.Failure, match='web.service'):
         fleetctl.find_contents(None, str(tmp_path / 'web.service'), 'web.service', snap)
+
+
+def test_watcher_answers_the_requests_a_resync_brings(tmp_path):
+    """A watcher that skipped a backlog (catch-up) still answers fleetctl status/journal requests
+    to its machine that were created meanwhile; requests to other machines are not its own."""
+    import argparse
+    import threading
+    import time
+
+    from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_common import EtcdNode
+    from etcdfleet_agents import fleet
+
+    mine = '/f/command/%s/r1' % HERE
+    resync = EtcdEvent('resync', '/f/', EtcdNode('/f', dir=True, children=[
+        EtcdNode('/f/command', dir=True, children=[
+            EtcdNode('/f/command/%s' % HERE, dir=True, children=[EtcdNode(mine, '{"kind": "status"}')]),
+            EtcdNode('/f/command/%s' % OTHER, dir=True, children=[
+                EtcdNode('/f/command/%s/r2' % OTHER, '{"kind": "status"}')])]),
+        EtcdNode('/f/job', dir=True)]), index=9)
+    seen = {}
+
+    class Client(object):
+        endpoints = ['http://127.0.0.1:2379']
+
+        def watch_iter(self, key, **kwargs):
+            seen.update(kwargs)
+            yield resync
+            daemon.stopping.set()
+
+        def close(self):
+            pass
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--once', action='store_true')
+    fleet.FleetDaemon.add_arguments(parser)
+    args = parser.parse_args(['--prefix', '/f/', '--machine-id', HERE, '--public-ip', '10.0.0.1',
+                              '--unit-dir', str(tmp_path)])
+    daemon = fleet.FleetDaemon(args=args, environ={}, client_factory=lambda **kw: Client(), systemd=FakeSystemd())
+    answered = []
+    done = threading.Event()
+    daemon._answer = lambda key, value: (answered.append(key), done.set())
+    daemon._watcher()
+    assert done.wait(5)
+    time.sleep(0.1)
+    assert answered == [mine]
+    assert seen['catch_up'] == fleet.CATCH_UP
+    assert daemon.wake.is_set() and daemon.engine_wake.is_set()

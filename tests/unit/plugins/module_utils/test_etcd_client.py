@@ -255,3 +255,33 @@ def test_v3_transactions_respect_etcd_limits():
         assert len(chunk) <= 64 and len(set(keys)) == len(keys)
     # '/k/0' appears twice: never in the same transaction
     assert not any(0 in chunk and 100 in chunk for chunk in chunks)
+
+
+def test_watch_iter_catch_up_reads_again_when_far_behind():
+    behind = event('/s/a', 11)
+    behind.revision = 200   # the store is 189 changes ahead of this one
+    near = event('/s/b', 202)
+    near.revision = 205
+    script = [[behind], [near]]
+    seen_indexes = []
+
+    def answer(name, *args, **kwargs):
+        if name == 'get':
+            return EtcdNode('/s', dir=True, revision=201, children=[EtcdNode('/s/a', 'v', index=11)])
+        seen_indexes.append(kwargs['index'])
+        return script.pop(0)
+
+    client, dummy = make_client(['http://a:1'], {'http://a:1': answer})
+    events = client.watch_iter('/s', recursive=True, index=10, catch_up=64)
+    got = [next(events) for dummy in range(2)]
+    assert [(e.action, e.key, e.index) for e in got] == [('resync', '/s', 201), ('update', '/s/b', 202)]
+    # the backlog after index 11 is skipped: the next watch starts after the read
+    assert seen_indexes == [10, 202]
+
+
+def test_watch_iter_without_catch_up_replays_every_change():
+    behind = event('/s/a', 11)
+    behind.revision = 200
+    client, dummy = make_client(['http://a:1'], {'http://a:1': lambda name, *a, **k: [behind]})
+    first = next(client.watch_iter('/s', recursive=True, index=10))
+    assert (first.action, first.key) == ('update', '/s/a')
