@@ -6,7 +6,7 @@
    with nothing to change, timed, with the number of changed tasks (target: 0, under 90 s).
 3. On the lab: the fleet service's memory, fleet scheduling throughput, fleet failover (docker
    kill of a machine -> its unit active elsewhere), and the lab benchmarks of LAB_BENCHMARKS that
-   exist.
+   exist; at the end the agents are switched to the etcd v3 API and the throughput measured again.
 4. On loopback (real etcd, HAProxy, Docker): registrator latency and memory, docker-discover
    latency, requests lost under churn (http/v2 and tcp/v3), the etcd_key batch form.
 
@@ -43,7 +43,7 @@ def benchmarks(quick):
     return [
         ('fleet: memory of the fleet service (with the demo units)',
          script('fleet_agent_rss.py', *lab), 120),
-        ('fleet: scheduling throughput (300 units, submit -> all launched)',
+        ('fleet: scheduling throughput (300 units, submit -> all launched; etcd v2 API)',
          script('fleet_throughput.py', '--units', '60' if quick else '300', *lab), 900),
         ('fleet: failover (docker kill of a machine -> unit active elsewhere)',
          script('fleet_failover.py', '--kills', '2' if quick else '5', *lab), 1800),
@@ -166,6 +166,18 @@ def main():
             continue
         status, seconds, output = step(title, argv, timeout)
         summary.append((title, '%.0f s' % seconds, 'exit %s' % status))
+
+    # The same throughput with the agents on the etcd v3 API (site.yml switches them over).
+    v3_title = 'fleet: scheduling throughput (300 units, submit -> all launched; etcd v3 API)'
+    if not opts.only or opts.only in v3_title:
+        status, seconds, output = step('lab: the fleet agents switched to the etcd v3 API',
+                                       playbook('site.yml', '-i', inventory, '-e', 'node_runtime_etcd_api_version=v3'),
+                                       1200)
+        if status == 0:
+            status, seconds, output = step(v3_title, [sys.executable, os.path.join(HERE, 'fleet_throughput.py'),
+                                                      '--units', '60' if opts.quick else '300',
+                                                      '--prefix', LAB_PREFIX, '--api-version', 'v3'], 900)
+        summary.append((v3_title, '%.0f s' % seconds, 'exit %s' % status))
 
     if not opts.only and not opts.keep_lab:
         step('lab: remove it', playbook('lab.yml', '-e', 'lab_state=absent'), 600)
