@@ -11,7 +11,8 @@ backoff, so a daemon outlives restarts of etcd and Docker.
 etcd is reached with the settings of /etc/etcdfleet/etcd.env (written by the role), read from the
 environment: ETCDFLEET_ENDPOINTS (comma separated), ETCDFLEET_API_VERSION (v2 or v3),
 ETCDFLEET_CA_CERT, ETCDFLEET_CLIENT_CERT, ETCDFLEET_CLIENT_KEY, ETCDFLEET_USERNAME,
-ETCDFLEET_PASSWORD and ETCDFLEET_TIMEOUT.
+ETCDFLEET_PASSWORD and ETCDFLEET_TIMEOUT. The clients of one daemon share an EndpointHealth: a
+member one of them found unreachable is tried last by all of them for a while.
 """
 
 import argparse
@@ -22,7 +23,7 @@ import signal
 import sys
 import threading
 
-from ansible_collections.etcdfleet.cluster.plugins.module_utils.etcd import EtcdClient, EtcdError
+from ansible_collections.etcdfleet.cluster.plugins.module_utils.etcd import EndpointHealth, EtcdClient, EtcdError
 
 ENV_PREFIX = "ETCDFLEET_"
 CLIENT_SETTINGS = {
@@ -50,9 +51,15 @@ def client_settings(environ=None):
     return settings
 
 
+# The daemon's clients share what they learn about unreachable members: once one request found a
+# member gone, the others try it last instead of each waiting out its own timeout on it.
+ENDPOINT_HEALTH = EndpointHealth()
+
+
 def client_from_environ(environ=None, **overrides):
     """An EtcdClient set up from the ETCDFLEET_* variables; keyword arguments override them."""
     settings = client_settings(environ)
+    settings.setdefault("health", ENDPOINT_HEALTH)
     settings.update(overrides)
     return EtcdClient(**settings)
 

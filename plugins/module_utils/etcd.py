@@ -58,6 +58,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
 import uuid
 
@@ -115,7 +116,7 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_v2 import 
 from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_v3 import V3Backend
 
 __all__ = [
-    'EtcdClient', 'EtcdLock', 'EtcdLease', 'EtcdNode', 'EtcdEvent', 'EtcdOp', 'EtcdError', 'EtcdUsageError',
+    'EtcdClient', 'EndpointHealth', 'EtcdLock', 'EtcdLease', 'EtcdNode', 'EtcdEvent', 'EtcdOp', 'EtcdError', 'EtcdUsageError',
     'EtcdUnsupported', 'EtcdMissingLibrary', 'EtcdConnectionError', 'EtcdTLSError',
     'EtcdAuthError', 'EtcdServerError', 'EtcdKeyError', 'EtcdKeyNotFound', 'EtcdKeyExists',
     'EtcdNotAFile', 'EtcdNotADir', 'EtcdDirNotEmpty', 'EtcdCompareFailed', 'EtcdWatchTimeout',
@@ -147,12 +148,52 @@ def client_from_params(params, **overrides):
     return EtcdClient(**kwargs)
 
 
+class EndpointHealth(object):
+    """Endpoints that failed lately, shared by the clients of one process.
+
+    A client that cannot reach an endpoint marks it down; every client sharing
+    this object then tries it last, for ``hold`` seconds or until a request to
+    it succeeds, instead of each client waiting for its own timeout on it (a
+    member whose machine died does not refuse connections: it does not answer).
+    """
+
+    def __init__(self, hold=10.0, clock=time.monotonic):
+        self.hold = float(hold)
+        self.clock = clock
+        self._down = {}
+        self._lock = threading.Lock()
+
+    def down(self, endpoint):
+        with self._lock:
+            self._down[endpoint] = self.clock()
+
+    def up(self, endpoint):
+        if endpoint in self._down:
+            with self._lock:
+                self._down.pop(endpoint, None)
+
+    def is_down(self, endpoint):
+        since = self._down.get(endpoint)
+        return since is not None and self.clock() - since < self.hold
+
+    def order(self, endpoints):
+        """``endpoints`` with the ones marked down moved to the end (order otherwise kept)."""
+        if not self._down:
+            return list(endpoints)
+        down = [e for e in endpoints if self.is_down(e)]
+        return [e for e in endpoints if e not in down] + down
+
+
 class EtcdClient(object):
-    """One etcd cluster, reached through an ordered list of endpoints."""
+    """One etcd cluster, reached through an ordered list of endpoints.
+
+    ``health`` (an EndpointHealth) shares the endpoints found unreachable with
+    other clients of the process.
+    """
 
     def __init__(self, endpoints=None, api_version='v2', ca_cert=None, client_cert=None,
                  client_key=None, username=None, password=None, timeout=DEFAULT_TIMEOUT,
-                 environ=None, backend_factory=None):
+                 environ=None, backend_factory=None, health=None):
         if api_version not in API_VERSIONS:
             raise EtcdUsageError('api_version must be one of %s, got %r' % (', '.join(API_VERSIONS), api_version))
         try:
@@ -184,6 +225,7 @@ class EtcdClient(object):
         self._backend_factory = backend_factory
         self._backends = {}
         self._preferred = 0
+        self._health = health
         if backend_factory is None:
             if api_version == 'v2':
                 require_python_etcd()
@@ -248,14 +290,19 @@ class EtcdClient(object):
         retry_sent = kwargs.pop('retry_sent', False)
         failures = []
         count = len(self.endpoints)
-        for offset in range(count):
-            position = (self._preferred + offset) % count
+        positions = [(self._preferred + offset) % count for offset in range(count)]
+        if self._health is not None:
+            order = self._health.order([self.endpoints[p] for p in positions])
+            positions = [self.endpoints.index(endpoint) for endpoint in order]
+        for position in positions:
             endpoint = self.endpoints[position]
             try:
                 backend = self._backend(endpoint)
                 result = getattr(backend, operation)(*args, **kwargs)
             except EndpointUnavailable as exc:
                 failures.append((endpoint, exc.reason, exc.tls))
+                if self._health is not None:
+                    self._health.down(endpoint)
                 backend = self._backends.pop(endpoint, None)
                 if backend is not None:
                     try:
@@ -269,6 +316,8 @@ class EtcdClient(object):
                         key=args[0] if args and isinstance(args[0], str) else None)
                 continue
             self._preferred = position
+            if self._health is not None:
+                self._health.up(endpoint)
             return result
         details = '; '.join('%s (%s)' % (endpoint, reason) for endpoint, reason, dummy in failures)
         pairs = [(endpoint, reason) for endpoint, reason, dummy in failures]

@@ -13,6 +13,7 @@ import pytest
 from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_http import EndpointUnavailable
 from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_v3 import V3Backend
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.etcd import (
+    EndpointHealth,
     EtcdClient,
     EtcdConnectionError,
     EtcdEvent,
@@ -63,6 +64,34 @@ def test_fails_over_to_the_next_endpoint_and_sticks_to_it():
     assert client.endpoint == 'http://b:2'
     assert client.get('/k') is node
     assert [c[0] for c in calls] == ['http://a:1', 'http://b:2', 'http://b:2']
+
+
+def test_clients_sharing_health_skip_an_endpoint_another_found_down():
+    now = [100.0]
+    health = EndpointHealth(hold=10, clock=lambda: now[0])
+    node = EtcdNode('/k', 'v')
+    answers = {'http://a:1': EndpointUnavailable('http://a:1', 'no answer within 5 seconds'), 'http://b:2': node}
+    first, first_calls = make_client(['http://a:1', 'http://b:2'], answers, health=health)
+    second, second_calls = make_client(['http://a:1', 'http://b:2'], answers, health=health)
+    alone, alone_calls = make_client(['http://a:1', 'http://b:2'], answers)
+    assert first.get('/k') is node
+    # the second client never waits on a: it goes to b at once; a client without the shared
+    # health has to find out for itself
+    assert second.get('/k') is node and alone.get('/k') is node
+    assert [c[0] for c in second_calls] == ['http://b:2']
+    assert [c[0] for c in alone_calls] == ['http://a:1', 'http://b:2']
+    # after the hold time, a is tried again (first in the list of a new client) ...
+    now[0] += 11
+    third, third_calls = make_client(['http://a:1', 'http://b:2'], dict(answers, **{'http://a:1': node}), health=health)
+    assert third.get('/k') is node and [c[0] for c in third_calls] == ['http://a:1']
+    # ... and a success on a clears the mark at once, even within the hold time (a client with
+    # nothing else to try still tries it)
+    health.down('http://a:1')
+    assert third.get('/k') is node and [c[0] for c in third_calls][-1] == 'http://b:2'
+    assert health.is_down('http://a:1')
+    only_a, dummy = make_client(['http://a:1'], {'http://a:1': node}, health=health)
+    assert only_a.get('/k') is node and not health.is_down('http://a:1')
+    assert health.order(['http://b:2', 'http://a:1']) == ['http://b:2', 'http://a:1']
 
 
 def test_error_names_every_endpoint_tried():
