@@ -192,6 +192,17 @@ class HttpStream(object):
         return self._conn is None
 
 
+# A member answers a connection attempt within milliseconds; one whose machine died does not
+# answer at all (no refusal either), so connecting waits at most this long, whatever the request's
+# own timeout: the next member is tried instead of waiting out the whole request timeout.
+CONNECT_TIMEOUT = 1.0
+
+
+def connect_timeout(timeout):
+    """Seconds a new connection (TCP and TLS handshake) may take for a request of ``timeout``."""
+    return CONNECT_TIMEOUT if not timeout else min(timeout, CONNECT_TIMEOUT)
+
+
 class HttpTransport(object):
     """Requests to one etcd endpoint (``scheme://host:port``)."""
 
@@ -214,6 +225,7 @@ class HttpTransport(object):
     # -- connections -------------------------------------------------------
 
     def _new_connection(self, timeout):
+        timeout = connect_timeout(timeout)
         if self.scheme == 'https':
             conn = http.client.HTTPSConnection(self.host, self.port, timeout=timeout,
                                                context=self.ssl_context)

@@ -41,6 +41,7 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_http impor
     HTTPS_HINT,
     EndpointUnavailable,
     HttpTransport,
+    connect_timeout,
     describe_tls_error,
     no_tls_reason,
     speaks_plain_http,
@@ -151,9 +152,13 @@ class V2Backend(object):
         self.client = pyetcd.Client(host=host, port=port, protocol=scheme, read_timeout=timeout,
                                     allow_reconnect=False, cert=cert, ca_cert=ca_cert,
                                     username=username, password=password)
+        # requests without a timeout of their own: a short connect (see CONNECT_TIMEOUT), then
+        # the whole timeout for the answer
+        request_timeout = urllib3.Timeout(connect=connect_timeout(timeout), read=timeout)
+        self.client._read_timeout = request_timeout  # pylint: disable=protected-access
         # our own pool: no urllib3 retries, so a failed write is never sent twice
         # and the endpoint failover of the client layer decides what to do
-        pool_args = {'maxsize': WRITE_CONCURRENCY, 'timeout': timeout, 'retries': False}
+        pool_args = {'maxsize': WRITE_CONCURRENCY, 'timeout': request_timeout, 'retries': False}
         if client_cert:
             pool_args['cert_file'] = client_cert
             if client_key:
@@ -189,7 +194,7 @@ class V2Backend(object):
             elif 'resolution' in text.lower() or 'name or service' in text.lower():
                 reason = 'cannot resolve host name'
             elif isinstance(cause, urllib3_exceptions.ConnectTimeoutError):
-                reason = 'connection timed out after %s seconds' % self.timeout
+                reason = 'connection timed out after %s seconds' % connect_timeout(self.timeout)
             else:
                 reason = text
             return EndpointUnavailable(self.endpoint, reason)
@@ -403,8 +408,9 @@ class V2Backend(object):
         return result_to_event(result, key)
 
     def watch(self, key, recursive=False, index=None, timeout=None):
+        # the answer may take ``timeout`` (None: for ever); connecting may not
         kwargs = {'recursive': bool(recursive), 'wait': True,
-                  'timeout': 0 if timeout is None else timeout}
+                  'timeout': urllib3.Timeout(connect=connect_timeout(self.timeout), read=timeout or None)}
         if index:
             kwargs['waitIndex'] = index
         try:

@@ -164,6 +164,46 @@ def test_failover_and_error_naming(etcd_server, api, prefix):
         assert 'connection refused' in str(info.value)
 
 
+@pytest.fixture
+def silent_endpoint():
+    """A listening socket whose backlog is full: connections to it are neither accepted nor
+    refused, like those to a member whose machine died."""
+    import socket
+    server = socket.socket()
+    server.bind(('127.0.0.1', 0))
+    server.listen(0)
+    port = server.getsockname()[1]
+    held = []
+    for dummy in range(4):
+        sock = socket.socket()
+        sock.setblocking(False)
+        try:
+            sock.connect(('127.0.0.1', port))
+        except BlockingIOError:
+            pass
+        held.append(sock)
+    time.sleep(0.2)
+    yield 'http://127.0.0.1:%d' % port
+    for sock in held:
+        sock.close()
+    server.close()
+
+
+def test_a_silent_member_costs_a_second_not_the_request_timeout(etcd_server, api, prefix, silent_endpoint):
+    with EtcdClient([silent_endpoint, etcd_server.url], api_version=api, timeout=8) as client:
+        started = time.monotonic()
+        client.set(prefix + '/silent', '1')
+        # connecting gives up after CONNECT_TIMEOUT (1 s), not after the 8 s of the request
+        assert time.monotonic() - started < 5
+        assert client.endpoint == etcd_server.url
+    with EtcdClient([silent_endpoint], api_version=api, timeout=8) as client:
+        started = time.monotonic()
+        with pytest.raises(EtcdConnectionError) as info:
+            client.get(prefix + '/silent')
+        assert time.monotonic() - started < 5
+        assert 'timed out' in str(info.value)
+
+
 def test_write_each_applies_each_op_on_its_own(client, prefix):
     client.set(prefix + '/taken', 'someone')
     client.set(prefix + '/mine', 'me')

@@ -179,7 +179,15 @@ def test_watch_timeout_and_arguments():
     with pytest.raises(EtcdWatchTimeout) as info:
         be.watch('/k', recursive=True, index=7, timeout=2)
     assert 'within 2 seconds' in str(info.value)
-    assert client.calls[0][2] == {'recursive': True, 'wait': True, 'timeout': 2, 'waitIndex': 7}
+    arguments = dict(client.calls[0][2])
+    timeout = arguments.pop('timeout')
+    assert arguments == {'recursive': True, 'wait': True, 'waitIndex': 7}
+    # the answer may take the watch's timeout, a new connection at most a second
+    assert (timeout.connect_timeout, timeout.read_timeout) == (1.0, 2)
+    be, client = backend(read=[pyetcd.EtcdWatchTimedOut('timed out', cause=None)])
+    with pytest.raises(EtcdWatchTimeout):
+        be.watch('/k')
+    assert (client.calls[0][2]['timeout'].connect_timeout, client.calls[0][2]['timeout'].read_timeout) == (1.0, None)
 
 
 def test_connection_failures_tell_whether_the_request_was_sent():
