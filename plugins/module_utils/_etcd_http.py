@@ -203,6 +203,21 @@ def connect_timeout(timeout):
     return CONNECT_TIMEOUT if not timeout else min(timeout, CONNECT_TIMEOUT)
 
 
+# A request sent on a kept-alive connection to a member whose machine died is never acknowledged;
+# the kernel drops the connection after this many seconds (TCP_USER_TIMEOUT, Linux) and the request
+# fails over, instead of waiting out its whole timeout. A live member's machine acknowledges at
+# once, however long etcd then takes to answer (a watch may wait for minutes).
+UNACKED_TIMEOUT = 2.0
+
+
+def socket_options():
+    """``(level, option, value)`` set on every connection to etcd."""
+    options = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)]
+    if hasattr(socket, 'TCP_USER_TIMEOUT'):
+        options.append((socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(UNACKED_TIMEOUT * 1000)))
+    return options
+
+
 class HttpTransport(object):
     """Requests to one etcd endpoint (``scheme://host:port``)."""
 
@@ -233,6 +248,8 @@ class HttpTransport(object):
             conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
         try:
             conn.connect()
+            for option in socket_options():
+                conn.sock.setsockopt(*option)
         except ssl.SSLError as exc:
             conn.close()
             raise EndpointUnavailable(self.endpoint, describe_tls_error(exc, self.has_client_cert,

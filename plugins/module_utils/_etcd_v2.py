@@ -44,6 +44,7 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_http impor
     connect_timeout,
     describe_tls_error,
     no_tls_reason,
+    socket_options,
     speaks_plain_http,
     speaks_tls,
 )
@@ -158,7 +159,8 @@ class V2Backend(object):
         self.client._read_timeout = request_timeout  # pylint: disable=protected-access
         # our own pool: no urllib3 retries, so a failed write is never sent twice
         # and the endpoint failover of the client layer decides what to do
-        pool_args = {'maxsize': WRITE_CONCURRENCY, 'timeout': request_timeout, 'retries': False}
+        pool_args = {'maxsize': WRITE_CONCURRENCY, 'timeout': request_timeout, 'retries': False,
+                     'socket_options': socket_options()}
         if client_cert:
             pool_args['cert_file'] = client_cert
             if client_key:

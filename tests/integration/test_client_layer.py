@@ -204,6 +204,24 @@ def test_a_silent_member_costs_a_second_not_the_request_timeout(etcd_server, api
         assert 'timed out' in str(info.value)
 
 
+def test_connections_give_up_on_unacknowledged_requests(client, api, etcd_server, prefix):
+    """TCP_USER_TIMEOUT on the connections to etcd: a request the peer's machine never
+    acknowledges (it died) fails after UNACKED_TIMEOUT instead of the whole request timeout."""
+    import socket
+    if not hasattr(socket, 'TCP_USER_TIMEOUT'):
+        pytest.skip('TCP_USER_TIMEOUT is Linux only')
+    client.set(prefix + '/ack', '1')
+    backend = client._backends[etcd_server.url]  # pylint: disable=protected-access
+    if api == 'v2':
+        pool = backend.client.http.connection_from_url(etcd_server.url)
+        socks = [conn.sock for conn in list(pool.pool.queue) if conn is not None and conn.sock is not None]
+    else:
+        socks = [backend.transport._conn.sock]  # pylint: disable=protected-access
+    assert socks
+    for sock in socks:
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == 2000
+
+
 def test_write_each_applies_each_op_on_its_own(client, prefix):
     client.set(prefix + '/taken', 'someone')
     client.set(prefix + '/mine', 'me')
