@@ -1,25 +1,43 @@
 #!/usr/bin/env bash
 # Runs every test stage (`make test`): each stage is a make target; all stages run even when one
 # fails, then a summary with the time of each is printed and the exit code says whether all passed.
+# Each stage's output is also kept in build/test-logs/<stage>.log; the summary ends with the lines
+# of a failed stage's log that say what failed (failed tasks, failed tests, molecule's errors).
 # Usage: scripts/test.sh [STAGE...]   (default: all stages, in order)
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 stages=("$@")
 [ ${#stages[@]} -gt 0 ] || stages=(lint sanity unit integration lab-tests collection molecule molecule-v3)
+logs=build/test-logs
+mkdir -p "$logs"
 
-passed=0 failed=0 summary=()
+# The lines of a log that name a failure, with the task or test they belong to.
+failure_lines() {
+  grep -E -e '^(TASK|RUNNING HANDLER) \[' -e '^(fatal|failed): ' -e '^FAILED [^-]' -e '^E   ' \
+    -e '^(ERROR|CRITICAL) ' -e '  error  ' -e '^[^ ]+ > [a-z_]+: Executed: Failed' -e 'make: \*\*\*' -e '^=== molecule scenario ' \
+    -e '^[^ ]+:[0-9]+:[0-9]+: ' -e '^[a-z_-]+\[[a-z-]+\]' -e '^  [a-zA-Z0-9_/.-]+:[0-9]+:' "$1" \
+    | awk '/^(TASK|RUNNING HANDLER) \[/ { task = $0; next }
+           { if (task != "") { print task; task = "" } print }' \
+    | cut -c1-600 | tail -n 40
+}
+
+passed=0 failed=0 summary=() failures=()
 start_all=$SECONDS
 for stage in "${stages[@]}"; do
   echo "=== $stage"
   start=$SECONDS
-  if make --no-print-directory "$stage"; then
+  if make --no-print-directory "$stage" 2>&1 | tee "$logs/$stage.log"; then
     passed=$((passed + 1)); result=passed
   else
-    failed=$((failed + 1)); result=FAILED
+    failed=$((failed + 1)); result=FAILED; failures+=("$stage")
   fi
   summary+=("$(printf '%-12s %-7s %5ds' "$stage" "$result" $((SECONDS - start)))")
 done
 
+for stage in "${failures[@]}"; do
+  echo "=== what failed in $stage (full output: $logs/$stage.log)"
+  failure_lines "$logs/$stage.log"
+done
 echo "=== summary (total $((SECONDS - start_all))s)"
 printf '%s\n' "${summary[@]}"
 echo "stages: $passed passed, $failed failed"
