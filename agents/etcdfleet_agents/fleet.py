@@ -315,7 +315,6 @@ class FleetDaemon(runtime.Daemon):
                     if was_ok:
                         self.log.warning('cannot renew the registration: %s', exc)
                     was_ok = False
-                    store.client.prefer_next_endpoint()
                     self.stopping.wait(0.1)
                     continue
                 self.stopping.wait(self.heartbeat_interval)

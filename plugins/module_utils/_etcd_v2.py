@@ -170,6 +170,9 @@ class V2Backend(object):
             pool_args['cert_reqs'] = ssl.CERT_REQUIRED
         self.client.http = urllib3.PoolManager(num_pools=4, **pool_args)
 
+    def close_watch(self):
+        """Nothing to do: a v2 watch is one request and holds nothing open between calls."""
+
     def close(self):
         self.transport.close()
         http = getattr(self.client, 'http', None)

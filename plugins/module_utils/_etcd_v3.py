@@ -110,7 +110,7 @@ class V3Backend(object):
         self._watch = None
 
     def close(self):
-        self._close_watch()
+        self.close_watch()
         self.transport.close()
 
     # -- plumbing -------------------------------------------------------------
@@ -701,7 +701,8 @@ class V3Backend(object):
 
     # -- watch -----------------------------------------------------------------
 
-    def _close_watch(self):
+    def close_watch(self):
+        """End the open watch stream, if any (the server forgets its watcher)."""
         if self._watch is not None:
             self._watch[3].close()
             self._watch = None
@@ -728,7 +729,7 @@ class V3Backend(object):
                     and not self._watch[3].closed:
                 stream = self._watch[3]
             else:
-                self._close_watch()
+                self.close_watch()
         prefix = dir_prefix(key)
         if stream is None:
             create = {'key': _b64(key), 'prev_kv': True}
@@ -752,7 +753,7 @@ class V3Backend(object):
             if deadline is not None:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    self._close_watch()
+                    self.close_watch()
                     raise EtcdWatchTimeout('no change of %s within %s seconds' % (key, timeout),
                                            key=key, timeout=timeout)
             try:
@@ -770,10 +771,10 @@ class V3Backend(object):
             try:
                 message = json.loads(line.decode('utf-8'))
             except (ValueError, UnicodeError):
-                self._close_watch()
+                self.close_watch()
                 raise EndpointUnavailable(self.endpoint, 'watch stream sent invalid JSON', sent=True)
             if 'error' in message and 'result' not in message:
-                self._close_watch()
+                self.close_watch()
                 err = message['error']
                 data = err if isinstance(err, dict) else message
                 try:
@@ -784,13 +785,13 @@ class V3Backend(object):
             result = message.get('result') or {}
             revision = self._revision(result)
             if result.get('compact_revision') and result.get('canceled'):
-                self._close_watch()
+                self.close_watch()
                 oldest = _int(result.get('compact_revision'))
                 raise EtcdWatchIndexCleared(
                     'cannot watch %s from revision %s: history before revision %s was compacted'
                     % (key, index, oldest), key=key, index=index, oldest=oldest, current=revision or None)
             if result.get('canceled'):
-                self._close_watch()
+                self.close_watch()
                 raise EtcdServerError('watch of %s canceled by the server: %s'
                                       % (key, result.get('cancel_reason') or 'no reason given'), key=key)
             events = []

@@ -188,7 +188,7 @@ class EtcdClient(object):
     """One etcd cluster, reached through an ordered list of endpoints.
 
     ``health`` (an EndpointHealth) shares the endpoints found unreachable with
-    other clients of the process.
+    other clients of the process; without it the client keeps its own.
     """
 
     def __init__(self, endpoints=None, api_version='v2', ca_cert=None, client_cert=None,
@@ -225,7 +225,8 @@ class EtcdClient(object):
         self._backend_factory = backend_factory
         self._backends = {}
         self._preferred = 0
-        self._health = health
+        self._watching = None
+        self._health = health if health is not None else EndpointHealth()
         if backend_factory is None:
             if api_version == 'v2':
                 require_python_etcd()
@@ -249,12 +250,6 @@ class EtcdClient(object):
     @property
     def endpoint(self):
         """The endpoint that answered last (the first one before any request)."""
-        return self.endpoints[self._preferred]
-
-    def prefer_next_endpoint(self):
-        """Send the next requests to the next endpoint first (after a slow or failed answer
-        that did not make the client move on by itself); returns that endpoint."""
-        self._preferred = (self._preferred + 1) % len(self.endpoints)
         return self.endpoints[self._preferred]
 
     # -- backends and failover ---------------------------------------------------
@@ -281,6 +276,13 @@ class EtcdClient(object):
             self._backends[endpoint] = backend
         return backend
 
+    def _moved_watch(self, endpoint):
+        """A watch goes to ``endpoint``: a stream still open on another member (left while
+        that member was marked down, though it still answers) is closed."""
+        previous, self._watching = self._watching, endpoint
+        if previous is not None and previous != endpoint and previous in self._backends:
+            self._backends[previous].close_watch()
+
     def _run(self, operation, *args, **kwargs):
         """Run ``operation`` on the first endpoint that answers.
 
@@ -291,18 +293,18 @@ class EtcdClient(object):
         failures = []
         count = len(self.endpoints)
         positions = [(self._preferred + offset) % count for offset in range(count)]
-        if self._health is not None:
-            order = self._health.order([self.endpoints[p] for p in positions])
-            positions = [self.endpoints.index(endpoint) for endpoint in order]
+        order = self._health.order([self.endpoints[p] for p in positions])
+        positions = [self.endpoints.index(endpoint) for endpoint in order]
         for position in positions:
             endpoint = self.endpoints[position]
             try:
                 backend = self._backend(endpoint)
+                if operation == 'watch':
+                    self._moved_watch(endpoint)
                 result = getattr(backend, operation)(*args, **kwargs)
             except EndpointUnavailable as exc:
                 failures.append((endpoint, exc.reason, exc.tls))
-                if self._health is not None:
-                    self._health.down(endpoint)
+                self._health.down(endpoint)
                 backend = self._backends.pop(endpoint, None)
                 if backend is not None:
                     try:
@@ -316,8 +318,7 @@ class EtcdClient(object):
                         key=args[0] if args and isinstance(args[0], str) else None)
                 continue
             self._preferred = position
-            if self._health is not None:
-                self._health.up(endpoint)
+            self._health.up(endpoint)
             return result
         details = '; '.join('%s (%s)' % (endpoint, reason) for endpoint, reason, dummy in failures)
         pairs = [(endpoint, reason) for endpoint, reason, dummy in failures]

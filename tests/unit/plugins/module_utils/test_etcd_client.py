@@ -259,6 +259,22 @@ def test_write_each_checks_its_ops_and_sends_them_in_one_call():
     assert ops[0].value == '1'
 
 
+def test_a_watch_that_moves_to_another_member_closes_the_stream_it_left():
+    health = EndpointHealth(hold=10)
+    event = EtcdEvent('set', '/k', EtcdNode('/k', 'v', index=5), None, index=5)
+    client, calls = make_client(['http://a:1', 'http://b:2'], {'http://a:1': [event], 'http://b:2': [event]},
+                                health=health)
+    client.watch('/k', index=5)
+    client.watch('/k', index=6)
+    assert [(c[0], c[1]) for c in calls] == [('http://a:1', 'watch'), ('http://a:1', 'watch')]
+    # another client of the process found a down; a still answers, but the watch moves to b
+    health.down('http://a:1')
+    client.watch('/k', index=6)
+    assert [(c[0], c[1]) for c in calls][2:] == [('http://a:1', 'close_watch'), ('http://b:2', 'watch')]
+    client.watch('/k', index=7)
+    assert [(c[0], c[1]) for c in calls][4:] == [('http://b:2', 'watch')]
+
+
 def test_write_each_is_not_resent_elsewhere_once_sent():
     sent = EndpointUnavailable('http://a:1', 'no answer within 5 seconds', sent=True)
     client, calls = make_client(['http://a:1', 'http://b:2'], {'http://a:1': sent, 'http://b:2': ['done']})
@@ -267,11 +283,15 @@ def test_write_each_is_not_resent_elsewhere_once_sent():
     assert [c[0] for c in calls] == ['http://a:1']
 
 
-def test_prefer_next_endpoint_rotates():
-    client, dummy = make_client(['http://a:1', 'http://b:2'], {})
-    assert client.endpoint == 'http://a:1'
-    assert client.prefer_next_endpoint() == 'http://b:2' and client.endpoint == 'http://b:2'
-    assert client.prefer_next_endpoint() == 'http://a:1'
+def test_a_client_of_its_own_tries_a_member_that_failed_last_next_time():
+    # a write that may have reached a member is not resent; the next request starts elsewhere
+    sent = EndpointUnavailable('http://a:1', 'no answer within 5 seconds', sent=True)
+    client, calls = make_client(['http://a:1', 'http://b:2'], {'http://a:1': sent, 'http://b:2': ['done']})
+    with pytest.raises(EtcdConnectionError, match='may or may not have been applied'):
+        client.write_each([EtcdOp.set('/a', '1')])
+    assert client.write_each([EtcdOp.set('/a', '1')]) == ['done']
+    assert [c[0] for c in calls] == ['http://a:1', 'http://b:2']
+    assert client.endpoint == 'http://b:2'
 
 
 def test_v3_transactions_respect_etcd_limits():
