@@ -47,6 +47,9 @@ class FakeSystemd(object):
         with self.lock:
             for name in names:
                 self.calls.append(('start', name))
+                if name not in self.loaded and name in self.files:
+                    # systemd reads a unit file it has not seen when a job asks for the unit
+                    self.loaded[name] = self.files[name]
                 if name in self.loaded:
                     if self.start_delay:
                         threading.Timer(self.start_delay, self._started, (name,)).start()

@@ -5,8 +5,9 @@ Desired here = units whose ``target`` is this machine plus global units whose
 metadata matches it (``fleet_placement.desired_units``), in state ``loaded``
 or ``launched``.  The agent writes each one to the runtime unit directory
 (``/run/fleet/units/<name>``), links it into ``/run/systemd/system``, reloads
-systemd once per pass, starts launched units and stops loaded ones, and
-removes (stop, unlink, reload) units no longer meant to be here.
+systemd once per pass when files it knows changed or went, starts launched
+units and stops loaded ones, and removes (stop, unlink, reload) units no
+longer meant to be here.
 
 It keeps no state of its own across restarts: the unit files in the runtime
 directory and systemd's view are the truth, so a restarted agent finds its
@@ -110,8 +111,19 @@ class Systemd(object):
         self._run('daemon-reload')
 
     def start(self, names):
-        if names:
-            self._run('start', '--no-block', *names)
+        """Queue start jobs.  systemd (246 and later) loads a unit file it has not seen when a job
+        asks for it, so new files need no daemon-reload; an older one answers "not found", and
+        then systemd is reloaded and asked again."""
+        if not names:
+            return
+        proc = self._run('start', '--no-block', *names, check=False)
+        if proc.returncode != 0 and 'not found' in proc.stderr:
+            self.log.info('systemd did not find new unit files: reloading it')
+            self.daemon_reload()
+            proc = self._run('start', '--no-block', *names, check=False)
+        if proc.returncode != 0:
+            raise SystemdError('systemctl start --no-block %s failed (exit %d): %s'
+                               % (' '.join(names), proc.returncode, proc.stderr.strip()))
 
     def restart(self, names):
         if names:
@@ -230,7 +242,10 @@ class Agent(object):
             self.systemd.write(name, desired[name][1].text)
             self.log.info('%s %s (%s)', 'rewrote' if name in changed else 'loaded', name,
                           desired[name][1].short_hash)
-        if removed or written:
+        # systemd must read again the files it knows that changed or went; a new file is read
+        # when a start job asks for it (``Systemd.start``), so a burst of new launched units
+        # costs no reload of the whole manager
+        if removed or changed or any(desired[n][0] != STATE_LAUNCHED for n in written):
             self.systemd.daemon_reload()
             actions += 1
         if removed:

@@ -21,7 +21,7 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils.units import par
 
 from etcdfleet_agents import fleetctl  # noqa: E402
 from etcdfleet_agents.fleet import relevant  # noqa: E402
-from etcdfleet_agents.fleet_agent import Agent, Systemd  # noqa: E402
+from etcdfleet_agents.fleet_agent import Agent, Systemd, SystemdError  # noqa: E402
 from fake_systemd import FakeSystemd  # noqa: E402
 
 HERE, OTHER = 'a' * 32, 'b' * 32
@@ -57,16 +57,30 @@ def agent():
     return Agent(FakeStore(), Machine(id=HERE, ip='10.0.0.1', metadata={'disk': 'ssd'}), FakeSystemd())
 
 
-def test_launch_writes_reloads_and_starts_once(agent):
+def test_launch_writes_and_starts_once_without_a_reload(agent):
     snap = snapshot({'web.service': (SLEEP, 'launched', HERE), 'far.service': (SLEEP, 'launched', OTHER)})
     agent.reconcile(snap)
     sd = agent.systemd
     assert sd.files == {'web.service': SLEEP.text}
-    assert sd.count('daemon-reload') == 1 and sd.count('start', 'web.service') == 1
+    # a new file is read by systemd when its start job asks for it
+    assert sd.count('daemon-reload') == 0 and sd.count('start', 'web.service') == 1
     assert sd.count('start', 'far.service') == 0
     agent.reconcile(snap)
-    assert sd.count('daemon-reload') == 1 and sd.count('start') == 1
+    assert sd.count('daemon-reload') == 0 and sd.count('start') == 1
     assert agent.managed_units() == {'web.service': ('launched', SLEEP.hash, False)}
+
+
+def test_new_loaded_units_and_changed_or_removed_files_reload_systemd(agent):
+    sd = agent.systemd
+    agent.reconcile(snapshot({'web.service': (SLEEP, 'loaded', HERE)}))
+    assert sd.count('daemon-reload') == 1 and sd.loaded == {'web.service': SLEEP.text}
+    agent.reconcile(snapshot({'web.service': (SLEEP, 'launched', HERE)}))
+    assert sd.count('daemon-reload') == 1
+    other = parse_unit(SLEEP.text.replace('infinity', '600'))
+    agent.reconcile(snapshot({'web.service': (other, 'launched', HERE)}))
+    assert sd.count('daemon-reload') == 2 and sd.loaded['web.service'] == other.text
+    agent.reconcile(snapshot({}))
+    assert sd.count('daemon-reload') == 3 and sd.files == {}
 
 
 def test_a_restarted_agent_leaves_running_units_alone(agent):
@@ -77,7 +91,7 @@ def test_a_restarted_agent_leaves_running_units_alone(agent):
     fresh.reconcile(snap)
     assert agent.systemd.active['web.service'] == pid
     assert agent.systemd.count('start') == 1
-    assert agent.systemd.count('daemon-reload') == 1
+    assert agent.systemd.count('daemon-reload') == 0
 
 
 def test_a_restarted_agent_starts_what_is_not_running(agent):
@@ -171,6 +185,30 @@ def test_systemd_files_links_and_states(tmp_path, systemctl):
     assert calls[0] == 'list-units --all --full --plain --no-legend --no-pager -- a.service b.service'
     assert calls[1].startswith('show ') and calls[1].endswith('-- b.service')
     assert 'start --no-block a.service' in calls
+
+
+def test_systemd_that_does_not_read_new_files_on_demand_is_reloaded_once(tmp_path):
+    # like systemd before 246: a unit it looked up once stays "not found" until daemon-reload
+    log = tmp_path / 'calls'
+    script = tmp_path / 'systemctl'
+    script.write_text('#!/bin/sh\necho "$@" >> %s\n'
+                      'if [ "$1" = daemon-reload ]; then touch %s/reloaded; fi\n'
+                      'if [ "$1" = start ] && [ ! -e %s/reloaded ]; then\n'
+                      '  echo "Failed to start $3: Unit $3 not found." >&2; exit 5\n'
+                      'fi\n' % (log, tmp_path, tmp_path))
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    sd = Systemd(unit_dir=str(tmp_path / 'units'), link_dir=str(tmp_path / 'system'), systemctl=str(script))
+    sd.start(['a.service'])
+    assert log.read_text().splitlines() == ['start --no-block a.service', 'daemon-reload',
+                                            'start --no-block a.service']
+    sd.start(['b.service'])
+    assert log.read_text().splitlines()[3:] == ['start --no-block b.service']
+    # any other failure is an error, and no reload
+    (tmp_path / 'reloaded').unlink()
+    script.write_text('#!/bin/sh\necho "$@" >> %s\necho "Access denied" >&2; exit 4\n' % log)
+    with pytest.raises(SystemdError, match='Access denied'):
+        sd.start(['c.service'])
+    assert log.read_text().splitlines()[4:] == ['start --no-block c.service']
 
 
 def test_fleetctl_arguments():
