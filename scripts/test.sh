@@ -11,14 +11,19 @@ stages=("$@")
 logs=build/test-logs
 mkdir -p "$logs"
 
-# The lines of a log that name a failure, with the task or test they belong to.
+# The lines of a log that name a failure, with the task or test they belong to (a failed task's
+# result, when printed over several lines, comes whole).
 failure_lines() {
-  grep -E -e '^(TASK|RUNNING HANDLER) \[' -e '^(fatal|failed): ' -e '^FAILED [^-]' -e '^E   ' \
-    -e '^(ERROR|CRITICAL) ' -e '  error  ' -e '^[^ ]+ > [a-z_]+: Executed: Failed' -e 'make: \*\*\*' -e '^=== molecule scenario ' \
-    -e '^[^ ]+:[0-9]+:[0-9]+: ' -e '^[a-z_-]+\[[a-z-]+\]' -e '^  [a-zA-Z0-9_/.-]+:[0-9]+:' "$1" \
-    | awk '/^(TASK|RUNNING HANDLER) \[/ { task = $0; next }
-           { if (task != "") { print task; task = "" } print }' \
-    | cut -c1-600 | tail -n 40
+  awk '
+    /^(TASK|RUNNING HANDLER) \[/ { task = $0; next }
+    block { print; if ($0 ~ /^}/) block = 0; next }
+    /^(fatal|failed): / || /^FAILED [^-]/ || /^E   / || /^(ERROR|CRITICAL) / || /  error  / \
+      || /^[^ ]+ > [a-z_]+: Executed: Failed/ || /make: \*\*\*/ || /^=== molecule scenario / \
+      || /^[^ ]+:[0-9]+:[0-9]+: / || /^[a-z_-]+\[[a-z-]+\]/ || /^  [a-zA-Z0-9_\/.-]+:[0-9]+:/ {
+        if (task != "") { print task; task = "" }
+        print
+        if ($0 ~ /^(fatal|failed): .*=> \{$/) block = 1
+    }' "$1" | cut -c1-600 | tail -n 60
 }
 
 passed=0 failed=0 summary=() failures=()
