@@ -75,7 +75,7 @@ unit: venv
 
 integration: images
 	scripts/host-packages.sh etcd-server etcd-client haproxy
-	$(BIN)/pytest -q tests/integration
+	$(BIN)/pytest -q --durations=15 tests/integration
 
 lab-tests: images
 	$(BIN)/pytest -q tests/lab
