@@ -17,6 +17,7 @@ stops its units.
 
 import logging
 import os
+import re
 import subprocess
 import threading
 
@@ -28,6 +29,8 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_registry i
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.units import is_valid_unit_name
 
 ACTIVE_OR_STARTING = ('active', 'activating', 'reloading')
+# what systemctl start says of a unit file systemd did not (properly) read on demand
+_NEEDS_RELOAD = re.compile(r'not found|failed to load properly')
 
 
 class SystemdError(Exception):
@@ -112,13 +115,15 @@ class Systemd(object):
 
     def start(self, names):
         """Queue start jobs.  systemd (246 and later) loads a unit file it has not seen when a job
-        asks for it, so new files need no daemon-reload; an older one answers "not found", and
-        then systemd is reloaded and asked again."""
+        asks for it, so new files need no daemon-reload.  Where that fails, systemd is reloaded
+        and asked again: an older systemd answers "not found", and a unit whose file went and
+        came back while its old process was still stopping "failed to load properly" (EBUSY)."""
         if not names:
             return
         proc = self._run('start', '--no-block', *names, check=False)
-        if proc.returncode != 0 and 'not found' in proc.stderr:
-            self.log.info('systemd did not find new unit files: reloading it')
+        if proc.returncode != 0 and _NEEDS_RELOAD.search(proc.stderr):
+            self.log.info('systemd could not load new unit files on demand (%s): reloading it',
+                          proc.stderr.strip().splitlines()[0])
             self.daemon_reload()
             proc = self._run('start', '--no-block', *names, check=False)
         if proc.returncode != 0:

@@ -203,12 +203,23 @@ def test_systemd_that_does_not_read_new_files_on_demand_is_reloaded_once(tmp_pat
                                             'start --no-block a.service']
     sd.start(['b.service'])
     assert log.read_text().splitlines()[3:] == ['start --no-block b.service']
+    # a unit whose file went and came back while its old process was stopping
+    (tmp_path / 'reloaded').unlink()
+    script.write_text('#!/bin/sh\necho "$@" >> %s\n'
+                      'if [ "$1" = daemon-reload ]; then touch %s/reloaded; fi\n'
+                      'if [ "$1" = start ] && [ ! -e %s/reloaded ]; then\n'
+                      '  echo "Failed to start $3: Unit $3 failed to load properly, please adjust/correct and'
+                      ' reload service manager: Device or resource busy" >&2; exit 1\n'
+                      'fi\n' % (log, tmp_path, tmp_path))
+    sd.start(['d.service'])
+    assert log.read_text().splitlines()[4:] == ['start --no-block d.service', 'daemon-reload',
+                                                'start --no-block d.service']
     # any other failure is an error, and no reload
     (tmp_path / 'reloaded').unlink()
     script.write_text('#!/bin/sh\necho "$@" >> %s\necho "Access denied" >&2; exit 4\n' % log)
     with pytest.raises(SystemdError, match='Access denied'):
         sd.start(['c.service'])
-    assert log.read_text().splitlines()[4:] == ['start --no-block c.service']
+    assert log.read_text().splitlines()[7:] == ['start --no-block c.service']
 
 
 def test_fleetctl_arguments():
