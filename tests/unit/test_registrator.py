@@ -375,6 +375,8 @@ def test_docker_reconnect_catches_up(store, docker, caplog, monkeypatch):
         cid = docker.add('during', ports=[('80/tcp', 32100)])
         docker.down = False
         wait_for(lambda: '/services/nginx/node-1:during:80' in store.values(), what='resync after reconnect')
+        # the resync may land before the new event stream is open: wait for it, then count
+        wait_for(lambda: len(docker.streams) > stream_count, what='a new event stream')
         assert len(docker.streams) == stream_count + 1
         # and events flow again on the new stream
         docker.update(cid, running=False)
