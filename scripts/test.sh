@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test stage (`make test`): each stage is a make target; all stages run even when one
 # fails, then a summary with the time of each is printed and the exit code says whether all passed.
-# Each stage's output is also kept in build/test-logs/<stage>.log; the summary ends with the lines
-# of a failed stage's log that say what failed (failed tasks, failed tests, molecule's errors).
+# Each stage's output is also kept in build/test-logs/<stage>.log; before the summary come the lines
+# of each failed stage's log that say what failed (failed tasks, failed tests, molecule's errors).
 # Usage: scripts/test.sh [STAGE...]   (default: all stages, in order)
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -26,15 +26,15 @@ failure_lines() {
     }' "$1" | cut -c1-600 | tail -n 60
 }
 
-passed=0 failed=0 summary=() failures=()
+summary=() failures=()
 start_all=$SECONDS
 for stage in "${stages[@]}"; do
   echo "=== $stage"
   start=$SECONDS
   if make --no-print-directory "$stage" 2>&1 | tee "$logs/$stage.log"; then
-    passed=$((passed + 1)); result=passed
+    result=passed
   else
-    failed=$((failed + 1)); result=FAILED; failures+=("$stage")
+    result=FAILED; failures+=("$stage")
   fi
   summary+=("$(printf '%-12s %-7s %5ds' "$stage" "$result" $((SECONDS - start)))")
 done
@@ -45,5 +45,5 @@ for stage in "${failures[@]}"; do
 done
 echo "=== summary (total $((SECONDS - start_all))s)"
 printf '%s\n' "${summary[@]}"
-echo "stages: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+echo "stages: $((${#stages[@]} - ${#failures[@]})) passed, ${#failures[@]} failed"
+[ ${#failures[@]} -eq 0 ]
