@@ -216,6 +216,15 @@ def httpd(name, port=8000):
     return ['sh', '-c', 'mkdir -p /www && echo %s > /www/index.html && exec httpd -f -p %d -h /www' % (name, port)]
 
 
+def ipv4_published_port(name, port):
+    """The host port Docker published on IPv4. Docker picks the IPv4 and IPv6 host ports
+    separately, so they can differ; the announcer announces the IPv4 one."""
+    lines = docker('port', name, port).stdout.split()
+    ipv4 = [line for line in lines if not line.startswith('[')]
+    assert ipv4, 'no IPv4 binding for %s %s in %r' % (name, port, lines)
+    return int(ipv4[0].rsplit(':', 1)[1])
+
+
 def announcer(track, server, api, tmp_path, prefix, container, *extra):
     args = ['--service', 'web', '--container', container, '--port', '8000', '--prefix', prefix,
             '--ttl', str(TTL)] + list(extra)
@@ -234,7 +243,7 @@ def test_announcer_follows_the_container(etcd_server, api, client, containers, p
     assert oracle.get(key) is None
 
     containers.run('web', ports=['8000'], command=httpd('web'))
-    published = int(docker('port', name, '8000/tcp').stdout.split(':')[-1])
+    published = ipv4_published_port(name, '8000/tcp')
     wait_for(lambda: oracle.get(key) is not None, 10, what='the announcement')
     assert json.loads(oracle.get(key)) == {'host': '10.99.0.5', 'port': published}
     assert 0 < oracle.ttl(key) <= TTL
