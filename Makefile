@@ -87,7 +87,9 @@ collection: venv
 MOLECULE_SCENARIOS := $(sort $(patsubst molecule/%/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
 molecule: images
 	rc=0; for s in $(or $(SCENARIO),$(MOLECULE_SCENARIOS)); do \
-	  $(BIN)/molecule test -s "$$s" || { rc=1; echo "=== molecule scenario $$s FAILED"; }; \
+	  start=$$(date +%s); \
+	  if $(BIN)/molecule test -s "$$s"; then result=passed; else rc=1; result=FAILED; fi; \
+	  echo "=== molecule scenario $$s $$result in $$(( $$(date +%s) - start ))s"; \
 	done; exit $$rc
 
 # The default scenario again, with the etcd v3 API (molecule runs it with v2).

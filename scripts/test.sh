@@ -18,7 +18,7 @@ failure_lines() {
     /^(TASK|RUNNING HANDLER) \[/ { task = $0; next }
     block { print; if ($0 ~ /^}/) block = 0; next }
     /^(fatal|failed): / || /^FAILED [^-]/ || /^E   / || /^(ERROR|CRITICAL) / || /  error  / \
-      || /^[^ ]+ > [a-z_]+: Executed: Failed/ || /make: \*\*\*/ || /^=== molecule scenario / \
+      || /^[^ ]+ > [a-z_]+: Executed: Failed/ || /make: \*\*\*/ || /^=== molecule scenario .* FAILED / \
       || /^[^ ]+:[0-9]+:[0-9]+: / || /^[a-z_-]+\[[a-z-]+\]/ || /^  [a-zA-Z0-9_\/.-]+:[0-9]+:/ {
         if (task != "") { print task; task = "" }
         print
@@ -37,6 +37,10 @@ for stage in "${stages[@]}"; do
     result=FAILED; failures+=("$stage")
   fi
   summary+=("$(printf '%-12s %-7s %5ds' "$stage" "$result" $((SECONDS - start)))")
+  # a molecule stage's scenarios, each with its time
+  while read -r _ _ _ name res _ secs; do
+    summary+=("$(printf '  %-10s %-7s %5s' "$name" "$res" "$secs")")
+  done < <(grep -a '^=== molecule scenario ' "$logs/$stage.log")
 done
 
 for stage in "${failures[@]}"; do
