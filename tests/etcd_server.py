@@ -34,10 +34,19 @@ def etcd_binary():
     return shutil.which('etcd')
 
 
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
+_HANDED_OUT = set()
+
+
+def free_port(host='127.0.0.1'):
+    """A TCP port free on ``host`` now, never one this process handed out before (the kernel can
+    give a port it just released again, and a test often takes several before binding any)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((host, 0))
+            port = sock.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 class EtcdServer(object):

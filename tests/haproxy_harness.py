@@ -14,12 +14,13 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+
+from etcd_server import free_port  # noqa: F401  (the tests take their ports from here too)
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TEMPLATE = os.path.join(REPO_ROOT, 'roles', 'docker_discover', 'files', 'haproxy.cfg.j2')
@@ -30,12 +31,6 @@ AGENTS = os.path.join(REPO_ROOT, 'agents')
 def haproxy_binary():
     return os.environ.get('HAPROXY_BINARY') or shutil.which('haproxy') or (
         '/usr/sbin/haproxy' if os.access('/usr/sbin/haproxy', os.X_OK) else None)
-
-
-def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
 
 
 def wait_for(predicate, timeout=10.0, interval=0.05, what='condition'):
@@ -98,6 +93,22 @@ class Backend(object):
         self.process = None
 
 
+def children_of(pid):
+    """PIDs of the running processes whose parent is ``pid``."""
+    pids = []
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        try:
+            with open('/proc/%s/stat' % entry) as handle:
+                fields = handle.read().rsplit(')', 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            pids.append(int(entry))
+    return sorted(pids)
+
+
 class HaproxyProcess(object):
     """HAProxy in master-worker mode as a child process, reloaded with SIGUSR2."""
 
@@ -137,18 +148,7 @@ class HaproxyProcess(object):
 
     def workers(self):
         """PIDs of the master's children (the workers, old and new)."""
-        pids = []
-        for entry in os.listdir('/proc'):
-            if not entry.isdigit():
-                continue
-            try:
-                with open('/proc/%s/stat' % entry) as handle:
-                    fields = handle.read().rsplit(')', 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == self.process.pid:
-                pids.append(int(entry))
-        return sorted(pids)
+        return children_of(self.process.pid)
 
     def reloads(self):
         """How many times the master loaded a configuration after the start."""

@@ -85,7 +85,9 @@ def test_stop_start_and_destroy(cluster):
     node = where(nodes, 'web.service')[0]
     store.command('web.service', 'stop')
     assert wait_until(lambda: store.snapshot().current_state('web.service') == 'loaded')
-    assert 'web.service' not in node.running() and 'web.service' in node.systemd.files
+    # (the state turns loaded when the heartbeat goes, before systemd has stopped the unit)
+    assert wait_until(lambda: 'web.service' not in node.running())
+    assert 'web.service' in node.systemd.files
     store.command('web.service', 'start')
     assert launched(store, 'web.service')
     assert where(nodes, 'web.service') == [node]

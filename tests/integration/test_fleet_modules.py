@@ -145,7 +145,9 @@ def test_start_after_a_stop_that_failed_waits_for_the_new_start(runner, defaults
         task('start', UNIT, name='web.service', content='[Service]\nExecStart=/bin/sleep infinity\n',
              wait=True, wait_timeout=30, prefix=fleet_prefix),
         task('stop', UNIT, name='web.service', state='loaded', wait=True, prefix=fleet_prefix),
-        task('stopped', INFO, prefix=fleet_prefix, units=['web.service']),
+        # systemd's failed state is reported after the stop, the loaded state before it
+        dict(task('stopped', INFO, prefix=fleet_prefix, units=['web.service']), register='stopped',
+             until="stopped.units[0].active_state == 'failed'", retries=20, delay=1),
         task('again', UNIT, name='web.service', wait=True, wait_timeout=30, prefix=fleet_prefix),
     ], defaults=defaults)
     assert res['start']['active_state'] == 'active'
