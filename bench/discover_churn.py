@@ -27,8 +27,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.join(HERE, '..', 'tests'), os.path.join(HERE, '..', 'agents'),
                 os.path.join(HERE, '..', 'playbooks', 'collections')]
 
-from etcd_server import EtcdServer  # noqa: E402
-from haproxy_harness import (Backend, HaproxyProcess, WatcherProcess, free_port, http_get,  # noqa: E402
+from etcd_server import EtcdServer, free_port  # noqa: E402
+from haproxy_harness import (Backend, HaproxyProcess, WatcherProcess, http_get,  # noqa: E402
                              wait_for, watcher_settings)
 
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.etcd import EtcdClient  # noqa: E402

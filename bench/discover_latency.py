@@ -25,9 +25,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.join(HERE, '..', 'tests'), os.path.join(HERE, '..', 'agents'),
                 os.path.join(HERE, '..', 'playbooks', 'collections')]
 
-from etcd_server import EtcdServer  # noqa: E402
-from haproxy_harness import (Backend, HaproxyProcess, WatcherProcess, free_port, http_get,  # noqa: E402
+from etcd_server import EtcdServer, free_port  # noqa: E402
+from haproxy_harness import (Backend, HaproxyProcess, WatcherProcess, http_get,  # noqa: E402
                              wait_for, watcher_settings)
+from registrator_helpers import published_port  # noqa: E402
 
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.etcd import EtcdClient  # noqa: E402
 from etcdfleet_agents.haproxy import runtime_command  # noqa: E402
@@ -128,9 +129,8 @@ def main():
                                stdout=subprocess.DEVNULL, check=True)
                 containers.append(name)
                 run_only.append(time.monotonic() - started)
-                mapped = subprocess.run(['docker', 'port', name, '8000/tcp'], stdout=subprocess.PIPE, check=True,
-                                        universal_newlines=True).stdout.split()[0]
-                client.set('/services/docker/bench-host:%s:8000' % name, '127.0.0.1:%s' % mapped.rsplit(':', 1)[1])
+                client.set('/services/docker/bench-host:%s:8000' % name,
+                           '127.0.0.1:%d' % published_port(name, '8000/tcp'))
                 run_to_answer.append(answered_by(docker_port, name, started + 60) - started)
                 rss.append(watcher.rss_kib())
             summary('docker run -> first answer', run_to_answer)

@@ -20,7 +20,7 @@ import time
 import urllib.error
 import urllib.request
 
-from etcd_server import free_port  # noqa: F401  (the tests take their ports from here too)
+from etcd_server import free_port
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TEMPLATE = os.path.join(REPO_ROOT, 'roles', 'docker_discover', 'files', 'haproxy.cfg.j2')

@@ -25,6 +25,17 @@ def docker(*args, check=True, timeout=60):
     return subprocess.run(['docker'] + list(args), check=check, capture_output=True, text=True, timeout=timeout)
 
 
+def published_port(container, port):
+    """The host port Docker published ``port`` (``'8000/tcp'``) of ``container`` on, on IPv4.
+    Docker picks the IPv4 and IPv6 host ports separately, so they can differ; the registrator and
+    the announcer use the IPv4 one."""
+    lines = docker('port', container, port).stdout.split()
+    ipv4 = [line for line in lines if not line.startswith('[')]
+    if not ipv4:
+        raise AssertionError('no IPv4 binding for %s %s in %r' % (container, port, lines))
+    return int(ipv4[0].rsplit(':', 1)[1])
+
+
 def docker_available():
     """None when the engine answers and the workload image exists, else the reason."""
     try:

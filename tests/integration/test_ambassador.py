@@ -16,8 +16,9 @@ import time
 import pytest
 
 import etcd_server
-from haproxy_harness import TEMPLATE, children_of, free_port, haproxy_binary, http_get
-from registrator_helpers import Agent, Containers, docker, docker_available, wait_for
+from etcd_server import free_port
+from haproxy_harness import TEMPLATE, children_of, haproxy_binary, http_get
+from registrator_helpers import Agent, Containers, docker_available, published_port, wait_for
 
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.etcd import EtcdClient
 
@@ -47,6 +48,11 @@ def ambassador(track, server, api, tmp_path, prefix, service, port, *extra):
     process = Agent([server.url], api, args=args, log_path=str(tmp_path / 'ambassador.log'),
                     module='ambassador', ready='reloaded HAProxy')
     return track(process).start()
+
+
+def haproxy_workers(amb):
+    """PIDs of the workers of the ambassador's HAProxy (its child, the master)."""
+    return [worker for master in children_of(amb.process.pid) for worker in children_of(master)]
 
 
 def answer(port):
@@ -96,8 +102,7 @@ def test_follows_the_key_through_moves_deletions_and_garbage(etcd_server, api, c
     client.delete(prefix + '/web/web-2.service')
     wait_for(lambda: answers(port, 2) == [None, None], 10, what='no server left')
     # (a worker of an earlier reload can take a connection until it has exited)
-    wait_for(lambda: [len(children_of(master)) for master in children_of(amb.process.pid)] == [1], 10,
-             what="HAProxy's earlier workers gone")
+    wait_for(lambda: len(haproxy_workers(amb)) == 1, 10, what="HAProxy's earlier workers gone")
     started = time.monotonic()
     with socket.create_connection(('127.0.0.1', port), timeout=3) as sock:
         sock.sendall(b'GET / HTTP/1.0\r\n\r\n')
@@ -222,15 +227,6 @@ def httpd(name, port=8000):
     return ['sh', '-c', 'mkdir -p /www && echo %s > /www/index.html && exec httpd -f -p %d -h /www' % (name, port)]
 
 
-def ipv4_published_port(name, port):
-    """The host port Docker published on IPv4. Docker picks the IPv4 and IPv6 host ports
-    separately, so they can differ; the announcer announces the IPv4 one."""
-    lines = docker('port', name, port).stdout.split()
-    ipv4 = [line for line in lines if not line.startswith('[')]
-    assert ipv4, 'no IPv4 binding for %s %s in %r' % (name, port, lines)
-    return int(ipv4[0].rsplit(':', 1)[1])
-
-
 def announcer(track, server, api, tmp_path, prefix, container, *extra):
     args = ['--service', 'web', '--container', container, '--port', '8000', '--prefix', prefix,
             '--ttl', str(TTL)] + list(extra)
@@ -249,7 +245,7 @@ def test_announcer_follows_the_container(etcd_server, api, client, containers, p
     assert oracle.get(key) is None
 
     containers.run('web', ports=['8000'], command=httpd('web'))
-    published = ipv4_published_port(name, '8000/tcp')
+    published = published_port(name, '8000/tcp')
     wait_for(lambda: oracle.get(key) is not None, 10, what='the announcement')
     assert json.loads(oracle.get(key)) == {'host': '10.99.0.5', 'port': published}
     assert 0 < oracle.ttl(key) <= TTL

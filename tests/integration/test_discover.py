@@ -22,8 +22,9 @@ import urllib.request
 import pytest
 
 import etcd_server
-from haproxy_harness import (TEMPLATE, HaproxyProcess, WatcherProcess, free_port, haproxy_binary,
-                             http_get, wait_for, watcher_settings)
+from etcd_server import free_port
+from haproxy_harness import (TEMPLATE, HaproxyProcess, WatcherProcess, haproxy_binary, http_get, wait_for,
+                             watcher_settings)
 
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.etcd import EtcdClient
 from etcdfleet_agents.haproxy import runtime_command
@@ -132,9 +133,9 @@ def test_add_and_remove_backends(haproxy, backends, client, etcd_server, api, pr
     wait_for(lambda: servers_in(haproxy.config) == 0, 10, what='no servers left')
     assert watcher.process.poll() is None
     # the port stays bound; with no server a tcp service closes the connection at once
-    # (a worker of an earlier reload can take a connection until it has exited)
-    wait_for(lambda: len(haproxy.workers()) == 1, 10, what='the earlier workers gone')
     wait_for(lambda: answers(port, 1)[0].startswith('ERROR'), 10, what='no server answering')
+    # the new worker answers; one of an earlier reload can take a connection until it has exited
+    wait_for(lambda: len(haproxy.workers()) == 1, 10, what='the earlier workers gone')
     replies = answers(port, 4)
     assert all(reply.startswith('ERROR') for reply in replies), replies
 
