@@ -31,12 +31,14 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_common imp
     EtcdNotADir,
     EtcdNotAFile,
     EtcdServerError,
+    EtcdUnsupported,
     EtcdUsageError,
     EtcdWatchIndexCleared,
     EtcdWatchTimeout,
     split_endpoint,
     summarize_text,
 )
+from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_backend import EtcdBackend
 from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_http import (
     HTTPS_HINT,
     EndpointUnavailable,
@@ -131,10 +133,25 @@ def result_to_event(result, key=None):
                      raw_action=result.action)
 
 
-class V2Backend(object):
-    """Key operations for one endpoint through python-etcd."""
+class V2Backend(EtcdBackend):
+    """Key operations for one endpoint through python-etcd.
+
+    Directories are real; a TTL belongs to each key (no etcd v3 leases).
+    """
 
     api_version = 'v2'
+    supports_directories = True
+    supports_leases = False
+
+    @classmethod
+    def check_available(cls):
+        require_python_etcd()
+
+    @classmethod
+    def connect(cls, endpoint, timeout, ssl_context=None, username=None, password=None,
+                ca_cert=None, client_cert=None, client_key=None):
+        return cls(endpoint, timeout, ssl_context=ssl_context, username=username, password=password,
+                   ca_cert=ca_cert, client_cert=client_cert, client_key=client_key)
 
     def __init__(self, endpoint, timeout, ssl_context=None, username=None, password=None,
                  ca_cert=None, client_cert=None, client_key=None, client=None):
@@ -352,7 +369,9 @@ class V2Backend(object):
             result[key] = node
         return result
 
-    def set(self, key, value, ttl=None, prev_value=None, prev_index=None, prev_exist=None):
+    def set(self, key, value, ttl=None, prev_value=None, prev_index=None, prev_exist=None, lease=None):
+        if lease:
+            self._no_leases()
         args, expected = self._cas_args(prev_value, prev_index, prev_exist)
         result = self._cas_call(key, expected, self.client.write, key, value, ttl=ttl, **args)
         return result_to_event(result, key)
@@ -429,6 +448,20 @@ class V2Backend(object):
         event = result_to_event(result, key)
         event.revision = getattr(result, 'etcd_index', None)
         return [event]
+
+    # -- etcd v3 leases: none here ------------------------------------------------------
+
+    def _no_leases(self):
+        raise EtcdUnsupported('etcd leases need api_version=v3; with v2 a TTL belongs to each key')
+
+    def grant(self, ttl):
+        self._no_leases()
+
+    def keepalive(self, lease):
+        self._no_leases()
+
+    def revoke(self, lease):
+        self._no_leases()
 
     # -- cluster ---------------------------------------------------------------
 

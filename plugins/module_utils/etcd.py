@@ -15,11 +15,17 @@ caller-visible behaviour:
 ``refresh``               renew a TTL without changing the value
 ``mkdir``                 make a directory (v2; nothing to make on v3)
 ``delete``/``delete_many`` remove keys or whole directories
-``watch``                 wait for the next change of a key or prefix
+``watch``/``watch_events`` wait for the next change of a key or prefix
 ``watch_iter``            follow changes for ever (daemons)
 ``cluster_info``          members, leader, health and versions
 ``lock``                  a TTL-bound lock for leader election
-``lease``                 keys kept alive together, renewed without waking watchers
+``key_keeper`` (``lease``) keys kept alive together, renewed without waking watchers
+``grant_lease`` ...       etcd v3 leases themselves (when ``supports_leases``)
+
+The API-specific work is done by a backend per endpoint (``_etcd_v2``,
+``_etcd_v3``) behind the ``EtcdBackend`` interface of ``_etcd_backend``; where
+the APIs differ the client reports it as ``supports_directories`` and
+``supports_leases`` instead of callers asking for the API version.
 
 Errors are raised as subclasses of ``EtcdError`` (see below); nothing here
 prints, exits or depends on AnsibleModule.
@@ -57,10 +63,6 @@ then continues from the read's revision + 1. With ``resync=False`` it raises
 from __future__ import annotations
 
 import os
-import socket
-import threading
-import time
-import uuid
 
 from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_common import (  # noqa: F401 pylint: disable=unused-import
     ACTION_CREATE,
@@ -102,21 +104,25 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_common imp
     validate_key,
     validate_ttl,
 )
+from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_cluster import ask_members
+from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_endpoint_health import EndpointHealth
 from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_http import (
     EndpointUnavailable,
     make_ssl_context,
 )
+from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_key_keeper import EtcdKeyKeeper, EtcdLease
+from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_lock import EtcdLock
 from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_v2 import (
     HAS_PYTHON_ETCD,
     PYTHON_ETCD_IMPORT_ERROR,
     PYTHON_ETCD_TRACEBACK,
     V2Backend,
-    require_python_etcd,
 )
 from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_v3 import V3Backend
+from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_watch_iter import follow_changes
 
 __all__ = [
-    'EtcdClient', 'EndpointHealth', 'EtcdLock', 'EtcdLease', 'EtcdNode', 'EtcdEvent', 'EtcdOp', 'EtcdError', 'EtcdUsageError',
+    'EtcdClient', 'EndpointHealth', 'EtcdLock', 'EtcdKeyKeeper', 'EtcdLease', 'EtcdNode', 'EtcdEvent', 'EtcdOp', 'EtcdError', 'EtcdUsageError',
     'EtcdUnsupported', 'EtcdMissingLibrary', 'EtcdConnectionError', 'EtcdTLSError',
     'EtcdAuthError', 'EtcdServerError', 'EtcdKeyError', 'EtcdKeyNotFound', 'EtcdKeyExists',
     'EtcdNotAFile', 'EtcdNotADir', 'EtcdDirNotEmpty', 'EtcdCompareFailed', 'EtcdWatchTimeout',
@@ -125,6 +131,9 @@ __all__ = [
 ]
 
 DEFAULT_TIMEOUT = 5.0
+
+# the backend class speaking each etcd API (see _etcd_backend.EtcdBackend)
+BACKENDS = {'v2': V2Backend, 'v3': V3Backend}
 
 # The connection options shared by every module (documented once in
 # plugins/doc_fragments/etcd.py). Plain data: usable without Ansible.
@@ -146,42 +155,6 @@ def client_from_params(params, **overrides):
     kwargs = dict((name, params.get(name)) for name in CONNECTION_OPTIONS if params.get(name) is not None)
     kwargs.update(overrides)
     return EtcdClient(**kwargs)
-
-
-class EndpointHealth(object):
-    """Endpoints that failed lately, shared by the clients of one process.
-
-    A client that cannot reach an endpoint marks it down; every client sharing
-    this object then tries it last, for ``hold`` seconds or until a request to
-    it succeeds, instead of each client waiting for its own timeout on it (a
-    member whose machine died does not refuse connections: it does not answer).
-    """
-
-    def __init__(self, hold=10.0, clock=time.monotonic):
-        self.hold = float(hold)
-        self.clock = clock
-        self._down = {}
-        self._lock = threading.Lock()
-
-    def down(self, endpoint):
-        with self._lock:
-            self._down[endpoint] = self.clock()
-
-    def up(self, endpoint):
-        if endpoint in self._down:
-            with self._lock:
-                self._down.pop(endpoint, None)
-
-    def is_down(self, endpoint):
-        since = self._down.get(endpoint)
-        return since is not None and self.clock() - since < self.hold
-
-    def order(self, endpoints):
-        """``endpoints`` with the ones marked down moved to the end (order otherwise kept)."""
-        if not self._down:
-            return list(endpoints)
-        down = [e for e in endpoints if self.is_down(e)]
-        return [e for e in endpoints if e not in down] + down
 
 
 class EtcdClient(object):
@@ -214,6 +187,7 @@ class EtcdClient(object):
             if path and not os.access(path, os.R_OK):
                 raise EtcdTLSError('%s file %s is not readable' % (name, path))
         self.api_version = api_version
+        self._backend_class = BACKENDS[api_version]
         self.timeout = timeout
         self.endpoints = parse_endpoints(endpoints, tls=bool(ca_cert or client_cert), environ=environ)
         self._ca_cert = ca_cert
@@ -228,8 +202,7 @@ class EtcdClient(object):
         self._watching = None
         self._health = health if health is not None else EndpointHealth()
         if backend_factory is None:
-            if api_version == 'v2':
-                require_python_etcd()
+            self._backend_class.check_available()
             if any(url.startswith('https:') for url in self.endpoints):
                 self._ssl_context = make_ssl_context(ca_cert, client_cert, client_key)
 
@@ -252,6 +225,17 @@ class EtcdClient(object):
         """The endpoint that answered last (the first one before any request)."""
         return self.endpoints[self._preferred]
 
+    @property
+    def supports_directories(self):
+        """True when the API has real directories (v2); without them (v3) a directory is the
+        keys below a prefix, ``mkdir`` writes nothing and directories have no TTL."""
+        return self._backend_class.supports_directories
+
+    @property
+    def supports_leases(self):
+        """True when the API has etcd v3 leases (``grant_lease`` and the other lease methods)."""
+        return self._backend_class.supports_leases
+
     # -- backends and failover ---------------------------------------------------
 
     def _new_backend(self, endpoint):
@@ -262,12 +246,10 @@ class EtcdClient(object):
             if self._ssl_context is None:
                 self._ssl_context = make_ssl_context(self._ca_cert, self._client_cert, self._client_key)
             context = self._ssl_context
-        if self.api_version == 'v2':
-            return V2Backend(endpoint, self.timeout, ssl_context=context, username=self._username,
-                             password=self._password, ca_cert=self._ca_cert,
-                             client_cert=self._client_cert, client_key=self._client_key)
-        return V3Backend(endpoint, self.timeout, ssl_context=context, username=self._username,
-                         password=self._password, has_client_cert=bool(self._client_cert))
+        return self._backend_class.connect(endpoint, self.timeout, ssl_context=context,
+                                           username=self._username, password=self._password,
+                                           ca_cert=self._ca_cert, client_cert=self._client_cert,
+                                           client_key=self._client_key)
 
     def _backend(self, endpoint):
         backend = self._backends.get(endpoint)
@@ -283,13 +265,14 @@ class EtcdClient(object):
         if previous is not None and previous != endpoint and previous in self._backends:
             self._backends[previous].close_watch()
 
-    def _run(self, operation, *args, **kwargs):
-        """Run ``operation`` on the first endpoint that answers.
+    def _run(self, request, key=None, retry_sent=False, watch=False):
+        """Return ``request(backend)`` from the first endpoint that answers.
 
         ``retry_sent`` allows moving on to the next endpoint even when the
         request may have reached the failing one (reads and watches only).
+        ``watch`` marks a watch (a stream left open elsewhere is closed);
+        ``key`` is named in the error of a request that may have been applied.
         """
-        retry_sent = kwargs.pop('retry_sent', False)
         failures = []
         count = len(self.endpoints)
         positions = [(self._preferred + offset) % count for offset in range(count)]
@@ -299,9 +282,9 @@ class EtcdClient(object):
             endpoint = self.endpoints[position]
             try:
                 backend = self._backend(endpoint)
-                if operation == 'watch':
+                if watch:
                     self._moved_watch(endpoint)
-                result = getattr(backend, operation)(*args, **kwargs)
+                result = request(backend)
             except EndpointUnavailable as exc:
                 failures.append((endpoint, exc.reason, exc.tls))
                 self._health.down(endpoint)
@@ -315,7 +298,7 @@ class EtcdClient(object):
                     raise EtcdConnectionError(
                         'request to etcd at %s failed and may or may not have been applied: %s'
                         % (endpoint, exc.reason), failures=[(endpoint, exc.reason)],
-                        key=args[0] if args and isinstance(args[0], str) else None)
+                        key=key)
                 continue
             self._preferred = position
             self._health.up(endpoint)
@@ -334,7 +317,8 @@ class EtcdClient(object):
         """Return the EtcdNode of ``key``; a directory with its children
         (one level, or all levels with ``recursive``). Raises EtcdKeyNotFound."""
         validate_key(key)
-        return self._run('get', key, recursive=bool(recursive), retry_sent=True)
+        recursive = bool(recursive)
+        return self._run(lambda backend: backend.get(key, recursive=recursive), retry_sent=True)
 
     def get_many(self, keys):
         """Return ``{key: EtcdNode or None}``; directories come without children."""
@@ -343,7 +327,7 @@ class EtcdClient(object):
             validate_key(key)
         if not keys:
             return {}
-        return self._run('get_many', keys, retry_sent=True)
+        return self._run(lambda backend: backend.get_many(keys), retry_sent=True)
 
     def exists(self, key):
         try:
@@ -355,7 +339,7 @@ class EtcdClient(object):
     def revision(self, key='/'):
         """The current store index (v2) or revision (v3), read through ``key``."""
         validate_key(key)
-        return self._run('revision', key, retry_sent=True)
+        return self._run(lambda backend: backend.revision(key), retry_sent=True)
 
     # -- writes ------------------------------------------------------------------
 
@@ -377,8 +361,9 @@ class EtcdClient(object):
             prev_value = to_text_value(prev_value, 'prev_value')
         if prev_exist is not None and not isinstance(prev_exist, bool):
             raise EtcdUsageError('prev_exist must be true or false, got %r' % (prev_exist,))
-        return self._run('set', key, value, ttl=ttl, prev_value=prev_value, prev_index=prev_index,
-                         prev_exist=prev_exist)
+        return self._run(lambda backend: backend.set(key, value, ttl=ttl, prev_value=prev_value,
+                                                     prev_index=prev_index, prev_exist=prev_exist),
+                         key=key)
 
     def set_many(self, items, ttl=None):
         """Write ``{key: value}``; return the list of EtcdEvents in order.
@@ -393,7 +378,7 @@ class EtcdClient(object):
             clean[key] = to_text_value(value, 'value of %s' % key)
         if not clean:
             return []
-        return self._run('set_many', clean, ttl=ttl)
+        return self._run(lambda backend: backend.set_many(clean, ttl=ttl))
 
     def write_each(self, ops):
         """Apply many independent writes (``EtcdOp.set`` / ``EtcdOp.delete``) in few round trips.
@@ -424,7 +409,7 @@ class EtcdClient(object):
                 raise EtcdUsageError('prev_exist must be true or false, got %r' % (op.prev_exist,))
         if not ops:
             return []
-        return self._run('write_each', ops)
+        return self._run(lambda backend: backend.write_each(ops))
 
     def refresh(self, key, ttl, prev_value=None, prev_index=None):
         """Renew the TTL of an existing key without changing its value.
@@ -441,7 +426,8 @@ class EtcdClient(object):
         prev_index = validate_index(prev_index)
         if prev_value is not None:
             prev_value = to_text_value(prev_value, 'prev_value')
-        return self._run('refresh', key, ttl, prev_value=prev_value, prev_index=prev_index)
+        return self._run(lambda backend: backend.refresh(key, ttl, prev_value=prev_value, prev_index=prev_index),
+                         key=key)
 
     def mkdir(self, key, ttl=None):
         """Create directory ``key`` (v2). Raises EtcdKeyExists when it exists.
@@ -451,7 +437,7 @@ class EtcdClient(object):
         """
         validate_key(key)
         ttl = validate_ttl(ttl)
-        return self._run('mkdir', key, ttl=ttl)
+        return self._run(lambda backend: backend.mkdir(key, ttl=ttl), key=key)
 
     def delete(self, key, recursive=False, dir=False, prev_value=None, prev_index=None):
         """Delete ``key``; return an EtcdEvent whose ``prev_node`` is what was removed.
@@ -463,8 +449,10 @@ class EtcdClient(object):
         prev_index = validate_index(prev_index)
         if prev_value is not None:
             prev_value = to_text_value(prev_value, 'prev_value')
-        return self._run('delete', key, recursive=bool(recursive), dir=bool(dir),
-                         prev_value=prev_value, prev_index=prev_index)
+        recursive, dir = bool(recursive), bool(dir)
+        return self._run(lambda backend: backend.delete(key, recursive=recursive, dir=dir, prev_value=prev_value,
+                                                        prev_index=prev_index),
+                         key=key)
 
     def delete_many(self, keys, recursive=False):
         """Delete every key that exists; return the list of EtcdEvents (missing keys skipped)."""
@@ -490,9 +478,16 @@ class EtcdClient(object):
         index = validate_index(index, 'index')
         if timeout is not None and float(timeout) <= 0:
             raise EtcdUsageError('watch timeout must be a positive number of seconds, got %r' % (timeout,))
-        events = self._run('watch', key, recursive=bool(recursive), index=index,
-                           timeout=None if timeout is None else float(timeout), retry_sent=True)
-        return events[0]
+        return self.watch_events(key, recursive, index, None if timeout is None else float(timeout))[0]
+
+    def watch_events(self, key, recursive=False, index=None, timeout=None):
+        """Like ``watch``, but return every EtcdEvent of the next change (v3 sends the events
+        of one revision together; v2 one event)."""
+        validate_key(key)
+        index = validate_index(index, 'index')
+        recursive = bool(recursive)
+        return self._run(lambda backend: backend.watch(key, recursive=recursive, index=index, timeout=timeout),
+                         retry_sent=True, watch=True)
 
     def watch_iter(self, key, recursive=False, index=None, idle_timeout=None, resync=True,
                    stop=None, reconnect_delay=None, catch_up=None):
@@ -513,53 +508,8 @@ class EtcdClient(object):
         * ``reconnect_delay``: on EtcdConnectionError wait that many seconds
           and try again (from the same index) instead of raising.
         """
-        validate_key(key)
-        next_index = validate_index(index, 'index')
-        poll = idle_timeout
-        if stop is not None:
-            poll = min(idle_timeout, 1.0) if idle_timeout else 1.0
-        idle_since = time.monotonic()
-        while stop is None or not stop.is_set():
-            try:
-                if next_index is None:
-                    next_index = self.revision(key) + 1
-                events = self._run('watch', key, recursive=bool(recursive), index=next_index,
-                                   timeout=poll, retry_sent=True)
-            except EtcdWatchTimeout:
-                if idle_timeout is not None and time.monotonic() - idle_since >= idle_timeout:
-                    idle_since = time.monotonic()
-                    yield None
-                continue
-            except EtcdWatchIndexCleared:
-                if not resync:
-                    raise
-                events = None
-            except EtcdConnectionError:
-                if reconnect_delay is None:
-                    raise
-                if stop is not None:
-                    stop.wait(reconnect_delay)
-                else:
-                    time.sleep(reconnect_delay)
-                continue
-            if events is None or (catch_up is not None and events and events[-1].revision is not None
-                                  and events[-1].revision - events[-1].index > catch_up):
-                try:
-                    node = self.get(key, recursive=recursive)
-                    revision = node.revision
-                except EtcdKeyNotFound as exc:
-                    node = None
-                    revision = exc.revision if exc.revision is not None else self.revision('/')
-                next_index = revision + 1
-                idle_since = time.monotonic()
-                yield EtcdEvent(ACTION_RESYNC, key, node, None, index=revision, raw_action='resync')
-                continue
-            for event in events:
-                next_index = event.index + 1
-                idle_since = time.monotonic()
-                yield event
-                if stop is not None and stop.is_set():
-                    return
+        return follow_changes(self, key, recursive=recursive, index=index, idle_timeout=idle_timeout,
+                              resync=resync, stop=stop, reconnect_delay=reconnect_delay, catch_up=catch_up)
 
     # -- cluster ---------------------------------------------------------------------
 
@@ -579,45 +529,9 @@ class EtcdClient(object):
         Every member is asked through its first client URL, so those URLs must
         be reachable from here for its health to show.
         """
-        cluster_id, members = self._run('members', retry_sent=True)
-        server_version, cluster_version = self._run('version', retry_sent=True)
-        leader = None
-        result_members = []
-        for member in members:
-            info = dict(member)
-            info.update(healthy=False, error=None, version=None, is_leader=False)
-            urls = member.get('client_urls') or []
-            if not urls:
-                info['error'] = 'member has no client URL yet (not started)'
-                result_members.append(info)
-                continue
-            backend, temporary = self._member_backend(urls[0])
-            if backend is None:
-                info['error'] = 'client URL %s is not usable' % urls[0]
-                result_members.append(info)
-                continue
-            try:
-                healthy, reason = backend.health()
-                status = backend.status()
-                info['healthy'] = healthy
-                info['error'] = reason
-                info['version'] = status.get('version')
-                if status.get('leader'):
-                    leader = status['leader']
-                if not info.get('id') and status.get('member_id'):
-                    info['id'] = status['member_id']
-            except EtcdError as exc:
-                info['healthy'] = False
-                info['error'] = str(exc)
-            finally:
-                if temporary:
-                    backend.close()
-            result_members.append(info)
-        leader_name = None
-        for info in result_members:
-            info['is_leader'] = leader is not None and info.get('id') == leader
-            if info['is_leader']:
-                leader_name = info.get('name')
+        cluster_id, members = self._run(lambda backend: backend.members(), retry_sent=True)
+        server_version, cluster_version = self._run(lambda backend: backend.version(), retry_sent=True)
+        result_members, leader, leader_name = ask_members(members, self._member_backend)
         return {
             'api_version': self.api_version,
             'endpoint': self.endpoint,
@@ -630,232 +544,35 @@ class EtcdClient(object):
             'version': {'server': server_version, 'cluster': cluster_version},
         }
 
-    # -- locks ---------------------------------------------------------------------------
+    # -- etcd v3 leases (see supports_leases) ----------------------------------------------
+
+    def grant_lease(self, ttl):
+        """Grant an etcd v3 lease of ``ttl`` seconds; return its id."""
+        return self._run(lambda backend: backend.grant(ttl))
+
+    def set_on_lease(self, key, value, lease_id):
+        """Write ``key`` on the etcd v3 lease ``lease_id`` (EtcdLockLost when it expired)."""
+        validate_key(key)
+        value = to_text_value(value)
+        return self._run(lambda backend: backend.set(key, value, lease=lease_id), key=key)
+
+    def keep_lease_alive(self, lease_id):
+        """Renew the etcd v3 lease ``lease_id``; return its new TTL (0 when it had expired)."""
+        return self._run(lambda backend: backend.keepalive(lease_id), retry_sent=True)
+
+    def revoke_lease(self, lease_id):
+        """Revoke the etcd v3 lease ``lease_id``: every key on it is deleted."""
+        return self._run(lambda backend: backend.revoke(lease_id))
+
+    # -- locks and kept keys -----------------------------------------------------------------
 
     def lock(self, key, ttl, value=None):
         """Return an EtcdLock on ``key`` (not yet acquired)."""
         return EtcdLock(self, key, ttl, value=value)
 
-    def lease(self, ttl):
-        """Return an EtcdLease: keys of one owner that live while it keeps them alive."""
-        return EtcdLease(self, ttl)
+    def key_keeper(self, ttl):
+        """Return an EtcdKeyKeeper: keys of one owner that live while it keeps them alive."""
+        return EtcdKeyKeeper(self, ttl)
 
-
-class EtcdLock(object):
-    """A TTL-bound lock: the key exists while its holder keeps refreshing it.
-
-    v2: created with ``prevExist=false`` and a TTL, renewed with a
-    compare-and-refresh on the owner's value, released with a
-    compare-and-delete. v3: the same through a lease and transactions. Good
-    for leader election: the holder calls ``refresh()`` well within ``ttl``;
-    if it stops, the key expires and another candidate's ``acquire`` wins.
-    """
-
-    def __init__(self, client, key, ttl, value=None):
-        validate_key(key)
-        self.client = client
-        self.key = key
-        self.ttl = validate_ttl(ttl)
-        if self.ttl is None:
-            raise EtcdUsageError('a lock needs a ttl')
-        self.value = value if value is not None else '%s-%s' % (socket.gethostname(), uuid.uuid4().hex)
-        self.held = False
-
-    def acquire(self, blocking=False, timeout=None):
-        """Take the lock; return True when held. ``blocking`` waits for the
-        holder to go (up to ``timeout`` seconds, for ever when None)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            try:
-                self.client.set(self.key, self.value, ttl=self.ttl, prev_exist=False)
-                self.held = True
-                return True
-            except EtcdCompareFailed as exc:
-                if exc.actual.get('value') == self.value:
-                    self.refresh()
-                    return True
-                index = exc.actual.get('index')
-            if not blocking:
-                return False
-            wait = float(self.ttl)
-            if deadline is not None:
-                wait = min(wait, deadline - time.monotonic())
-                if wait <= 0:
-                    return False
-            try:
-                self.client.watch(self.key, index=(index + 1) if index else None, timeout=wait)
-            except (EtcdWatchTimeout, EtcdWatchIndexCleared):
-                pass
-
-    def refresh(self):
-        """Renew the lock; raise EtcdLockLost when it is no longer ours."""
-        try:
-            node = self.client.refresh(self.key, self.ttl, prev_value=self.value)
-        except (EtcdCompareFailed, EtcdKeyNotFound) as exc:
-            self.held = False
-            raise EtcdLockLost('lock %s is no longer held by %s: %s' % (self.key, self.value, exc),
-                               key=self.key)
-        self.held = True
-        return node
-
-    def release(self):
-        """Give the lock up if it is still ours."""
-        try:
-            self.client.delete(self.key, prev_value=self.value)
-        except (EtcdCompareFailed, EtcdKeyNotFound):
-            pass
-        self.held = False
-
-    def holder(self):
-        """The value of the current holder, or None."""
-        try:
-            node = self.client.get(self.key)
-        except EtcdKeyNotFound:
-            return None
-        return node.value
-
-    def __enter__(self):
-        if not self.acquire(blocking=True):
-            raise EtcdLockLost('could not acquire lock %s' % self.key, key=self.key)
-        return self
-
-    def __exit__(self, *exc_info):
-        self.release()
-
-
-class EtcdLease(object):
-    """Keys of one owner that expire ``ttl`` seconds after the owner stops keeping them alive.
-
-    Renewing them wakes no watcher: v3 puts every key on one lease and ``keepalive()`` renews the
-    lease with a single request; v2 writes each key with the TTL and ``keepalive()`` renews each
-    one with ``refresh=true``. When keys were lost meanwhile (etcd unreachable for longer than the
-    TTL: the v3 lease or the v2 keys expired), ``keepalive()`` writes them again on a fresh lease
-    and returns their names, so the owner can say so.
-
-    ``put`` writes a key and keeps it; ``keep`` keeps a key that already holds the wanted value
-    without writing it when it can (v2 refresh; v3 when it is already on this lease); ``delete``
-    removes a key; ``revoke`` deletes every kept key (v3: by revoking the lease). To leave the keys
-    to expire, simply stop calling ``keepalive()``.
-    """
-
-    def __init__(self, client, ttl):
-        self.client = client
-        self.ttl = validate_ttl(ttl)
-        if self.ttl is None:
-            raise EtcdUsageError('a lease needs a ttl')
-        self.id = None
-        self._keys = {}
-
-    @property
-    def keys(self):
-        """``{key: value}`` of every key kept alive."""
-        return dict(self._keys)
-
-    def __contains__(self, key):
-        return key in self._keys
-
-    def __len__(self):
-        return len(self._keys)
-
-    def _v3(self):
-        return self.client.api_version == 'v3'
-
-    def _grant(self):
-        self.id = self.client._run('grant', self.ttl)  # pylint: disable=protected-access
-        return self.id
-
-    def _write(self, key, value):
-        if not self._v3():
-            return self.client.set(key, value, ttl=self.ttl)
-        if self.id is None:
-            self._grant()
-        return self.client._run('set', key, value, lease=self.id)  # pylint: disable=protected-access
-
-    def _rewrite_all(self):
-        """Put every kept key again on a new lease (v3) or with a new TTL (v2)."""
-        if self._v3():
-            self._grant()
-        for key, value in sorted(self._keys.items()):
-            self._write(key, value)
-        return sorted(self._keys)
-
-    def put(self, key, value):
-        """Write ``key`` = ``value`` with this lease's TTL and keep it alive; return the EtcdEvent."""
-        validate_key(key)
-        value = to_text_value(value)
-        try:
-            event = self._write(key, value)
-        except EtcdLockLost:
-            # the v3 lease expired: every key on it is gone, write them all again with this one
-            self._keys[key] = value
-            self._rewrite_all()
-            return None
-        self._keys[key] = value
-        return event
-
-    def keep(self, key, value, current=None):
-        """Keep ``key`` = ``value`` alive; ``current`` is the EtcdNode read from etcd, if any.
-
-        Returns True when the key had to be written (absent, another value, or on another v3
-        lease) and False when it was taken over without a write.
-        """
-        validate_key(key)
-        value = to_text_value(value)
-        if current is not None and not current.dir and current.value == value:
-            if not self._v3():
-                try:
-                    self.client.refresh(key, self.ttl, prev_value=value)
-                    self._keys[key] = value
-                    return False
-                except (EtcdKeyNotFound, EtcdCompareFailed):
-                    pass
-            elif self.id is not None and current.lease == self.id:
-                self._keys[key] = value
-                return False
-        self.put(key, value)
-        return True
-
-    def delete(self, key):
-        """Delete ``key`` and stop keeping it; True when it existed."""
-        self._keys.pop(key, None)
-        try:
-            self.client.delete(key)
-        except EtcdKeyNotFound:
-            return False
-        return True
-
-    def keepalive(self):
-        """Renew every kept key without waking watchers; return the keys that had been lost
-        and were written again (sorted)."""
-        if not self._keys:
-            return []
-        if self._v3():
-            if self.id is not None:
-                remaining = self.client._run('keepalive', self.id, retry_sent=True)  # pylint: disable=protected-access
-                if remaining > 0:
-                    return []
-            return self._rewrite_all()
-        lost = []
-        for key, value in sorted(self._keys.items()):
-            try:
-                self.client.refresh(key, self.ttl, prev_value=value)
-            except (EtcdKeyNotFound, EtcdCompareFailed):
-                self.client.set(key, value, ttl=self.ttl)
-                lost.append(key)
-        return lost
-
-    def revoke(self):
-        """Delete every kept key now (v3: revoke the lease); return their names (sorted)."""
-        keys = sorted(self._keys)
-        if self._v3():
-            if self.id is not None:
-                self.client._run('revoke', self.id)  # pylint: disable=protected-access
-        else:
-            for key in keys:
-                try:
-                    self.client.delete(key, prev_value=self._keys[key])
-                except (EtcdKeyNotFound, EtcdCompareFailed):
-                    pass
-        self._keys = {}
-        self.id = None
-        return keys
+    # the name key_keeper had before
+    lease = key_keeper

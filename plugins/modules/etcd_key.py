@@ -349,7 +349,7 @@ def present_dir(module, client, key):
     result.update(changed=False, prev_value=None)
     if current is not None:
         return result
-    if client.api_version == 'v3':
+    if not client.supports_directories:
         if module.params['ttl'] is not None:
             raise EtcdUsageError('directories have no TTL with api_version=v3')
         result.update(dir=True, msg='api_version v3 has no directories: %s exists once keys below it are written' % key)
