@@ -24,7 +24,6 @@ ACTION_UPDATE = 'update'
 ACTION_DELETE = 'delete'
 ACTION_EXPIRE = 'expire'
 ACTION_RESYNC = 'resync'
-ACTION_GET = 'get'
 
 
 # --------------------------------------------------------------------------

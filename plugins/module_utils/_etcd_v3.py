@@ -43,7 +43,6 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_common imp
     strip_dir_key,
 )
 from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_v3_gateway import (
-    TXN_CHUNK,
     LeaseNotFound,
     as_int,
     b64,
@@ -51,6 +50,8 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_v3_gateway
 )
 from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_v3_watch import V3WatchingGateway
 
+# etcd refuses transactions with more than --max-txn-ops (default 128) operations
+TXN_CHUNK = 64
 _CAS_RETRIES = 5
 
 

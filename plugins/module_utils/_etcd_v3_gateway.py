@@ -22,8 +22,6 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_http impor
     HttpTransport,
 )
 
-TXN_CHUNK = 64
-
 
 class InvalidToken(Exception):
     """The server refused the authentication token (it is then renewed once)."""
@@ -55,7 +53,6 @@ def hex_id(value):
     if value in (None, '', 0, '0'):
         return None
     return '%x' % int(value)
-
 
 
 class V3Gateway(object):

@@ -329,13 +329,6 @@ class EtcdClient(object):
             return {}
         return self._run(lambda backend: backend.get_many(keys), retry_sent=True)
 
-    def exists(self, key):
-        try:
-            self.get(key)
-        except EtcdKeyNotFound:
-            return False
-        return True
-
     def revision(self, key='/'):
         """The current store index (v2) or revision (v3), read through ``key``."""
         validate_key(key)

@@ -102,7 +102,7 @@ def test_keep_takes_over_without_a_write_when_it_can(store):
         # on another lease: moved onto this one with the same value
         assert wrote is True and store.writes()[-1] == ('set', '/s/a/h:c:80', 'x:1')
         node = client.get('/s/a/h:c:80')
-        assert node.lease == lease.id
+        assert node.lease == lease.lease_id
         assert lease.keep('/s/a/h:c:80', 'x:1', node) is False
     assert '/s/a/h:c:80' in lease
     # another value, or nothing read: written
