@@ -133,4 +133,3 @@ class EtcdBackend(abc.ABC):
     @abc.abstractmethod
     def version(self):
         """``(server_version, cluster_version)``."""
-
