@@ -38,14 +38,48 @@ def installed(tmp_path_factory):
     return {"tarball": tarball, "path": path, "work": work, "env": env}
 
 
+def tarball_names(tarball):
+    with tarfile.open(tarball) as tar:
+        return {name[2:] if name.startswith("./") else name for name in tar.getnames()}
+
+
 def test_tarball_leaves_out_tests_caches_and_the_checkout_link(installed):
-    with tarfile.open(installed["tarball"]) as tar:
-        names = tar.getnames()
+    names = tarball_names(installed["tarball"])
     for part in ("tests/", ".git/", ".venv/", ".lab/", "playbooks/collections", "__pycache__"):
         assert not [n for n in names if part in n], f"{part} is in the tarball"
     for required in ("MANIFEST.json", "meta/runtime.yml", "roles/lab/tasks/main.yml",
-                     "playbooks/site.yml", "playbooks/lab.yml", "playbooks/verify.yml", "README.md"):
-        assert required in names or f"./{required}" in names, f"{required} missing from the tarball"
+                     "playbooks/site.yml", "playbooks/lab.yml", "playbooks/verify.yml", "README.md",
+                     "requirements.txt", "requirements.yml", "bindep.txt", "meta/execution-environment.yml"):
+        assert required in names, f"{required} missing from the tarball"
+
+
+# Development material: the test scenarios, benchmarks, build scripts and their toolchain.
+DEVELOPMENT = ("molecule", "bench", "scripts", "Makefile", "requirements-dev.txt", ".config", ".yamllint",
+               ".ansible-lint", ".gitignore", ".ci")
+
+
+def test_tarball_holds_no_development_material(installed):
+    names = tarball_names(installed["tarball"])
+    found = sorted(n for n in names if n.split("/")[0] in DEVELOPMENT)
+    assert not found, f"development material in the tarball: {found[:10]}"
+    runtime = (ROOT / "requirements.txt").read_text()
+    for tool in ("molecule", "pytest", "ansible-lint", "yamllint"):
+        assert tool not in runtime, f"{tool} is a development tool, yet requirements.txt lists it"
+
+
+def test_galaxy_metadata_names_its_homes_and_dependencies():
+    for field in ("repository", "documentation", "issues"):
+        assert str(GALAXY.get(field, "")).startswith("https://"), f"galaxy.yml has no {field} URL"
+    used = set()
+    for path in list((ROOT / "roles").rglob("*.yml")) + list((ROOT / "roles").rglob("*.j2")) \
+            + list((ROOT / "playbooks").glob("*.yml")):
+        used.update(re.findall(r"\b((?!ansible\.builtin\b)(?:community|ansible)\.[a-z_0-9]+)\.[a-z_0-9]+",
+                               path.read_text()))
+    assert used, "no collection use found in roles/ and playbooks/: the scan itself is broken"
+    declared = set(GALAXY.get("dependencies") or {})
+    assert used <= declared, f"used but not declared in galaxy.yml: {sorted(used - declared)}"
+    listed = {c["name"] for c in yaml.safe_load((ROOT / "requirements.yml").read_text())["collections"]}
+    assert listed == declared, f"requirements.yml {sorted(listed)} differs from galaxy.yml {sorted(declared)}"
 
 
 def test_installed_collection_is_listed(installed):
