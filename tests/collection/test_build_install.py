@@ -108,3 +108,22 @@ def test_roles_document_their_arguments(installed):
         out = run(BIN / "ansible-doc", "-t", "role", f"etcdfleet.cluster.{role}",
                   cwd=installed["work"], env=installed["env"]).stdout
         assert re.search(r"ENTRY POINT: \*?main\*?", out), out
+
+
+@pytest.mark.parametrize("tag,plays", [("fleet", {"fleet"}), ("etcd", {"etcd", "etcd_discovery"}),
+                                       ("registrator", {"registrator"})])
+def test_a_component_tag_selects_that_component_alone(installed, tag, plays):
+    inventory = installed["work"] / "inventory-tags.yml"
+    groups = ["cluster", "docker", "etcd", "etcd_discovery", "fleet", "registrator", "docker_discover", "ambassador"]
+    inventory.write_text(yaml.safe_dump({"all": {"children": {g: {"hosts": {"node": {}}} for g in groups}}}))
+    out = run(BIN / "ansible-playbook", "-i", inventory, "--list-tasks", "--tags", tag, "etcdfleet.cluster.site",
+              cwd=installed["work"], env=installed["env"]).stdout
+    selected, play = {}, None
+    for line in out.splitlines():
+        header = re.match(r"\s*play #\d+ \(([^)]*)\)", line)
+        if header:
+            play = header.group(1)
+        elif "TAGS: [" in line and "Validating arguments against arg spec" not in line:
+            # (argument validation of every role is tagged `always` by Ansible and changes nothing)
+            selected.setdefault(play, []).append(line.strip())
+    assert set(selected) == plays, f"--tags {tag} runs tasks of the plays {sorted(selected)}:\n{out}"
