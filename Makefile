@@ -28,7 +28,7 @@ help:
 	@echo "make lab-down   remove the lab's nodes, network and volumes"
 	@echo "make bench      every benchmark on a fresh lab, report in bench/RESULTS.md"
 
-$(BIN)/.installed: requirements.txt
+$(BIN)/.installed: requirements.txt requirements-dev.txt
 	scripts/venv.sh "$(VENV)" "$(PYTHON)"
 	touch $@
 

@@ -38,14 +38,48 @@ def installed(tmp_path_factory):
     return {"tarball": tarball, "path": path, "work": work, "env": env}
 
 
+def tarball_names(tarball):
+    with tarfile.open(tarball) as tar:
+        return {name[2:] if name.startswith("./") else name for name in tar.getnames()}
+
+
 def test_tarball_leaves_out_tests_caches_and_the_checkout_link(installed):
-    with tarfile.open(installed["tarball"]) as tar:
-        names = tar.getnames()
+    names = tarball_names(installed["tarball"])
     for part in ("tests/", ".git/", ".venv/", ".lab/", "playbooks/collections", "__pycache__"):
         assert not [n for n in names if part in n], f"{part} is in the tarball"
     for required in ("MANIFEST.json", "meta/runtime.yml", "roles/lab/tasks/main.yml",
-                     "playbooks/site.yml", "playbooks/lab.yml", "playbooks/verify.yml", "README.md"):
-        assert required in names or f"./{required}" in names, f"{required} missing from the tarball"
+                     "playbooks/site.yml", "playbooks/lab.yml", "playbooks/verify.yml", "README.md",
+                     "requirements.txt", "requirements.yml", "bindep.txt", "meta/execution-environment.yml"):
+        assert required in names, f"{required} missing from the tarball"
+
+
+# Development material: the test scenarios, benchmarks, build scripts and their toolchain.
+DEVELOPMENT = ("molecule", "bench", "scripts", "Makefile", "requirements-dev.txt", ".config", ".yamllint",
+               ".ansible-lint", ".gitignore", ".ci")
+
+
+def test_tarball_holds_no_development_material(installed):
+    names = tarball_names(installed["tarball"])
+    found = sorted(n for n in names if n.split("/")[0] in DEVELOPMENT)
+    assert not found, f"development material in the tarball: {found[:10]}"
+    runtime = (ROOT / "requirements.txt").read_text()
+    for tool in ("molecule", "pytest", "ansible-lint", "yamllint"):
+        assert tool not in runtime, f"{tool} is a development tool, yet requirements.txt lists it"
+
+
+def test_galaxy_metadata_names_its_homes_and_dependencies():
+    for field in ("repository", "documentation", "issues"):
+        assert str(GALAXY.get(field, "")).startswith("https://"), f"galaxy.yml has no {field} URL"
+    used = set()
+    for path in list((ROOT / "roles").rglob("*.yml")) + list((ROOT / "roles").rglob("*.j2")) \
+            + list((ROOT / "playbooks").glob("*.yml")):
+        used.update(re.findall(r"\b((?!ansible\.builtin\b)(?:community|ansible)\.[a-z_0-9]+)\.[a-z_0-9]+",
+                               path.read_text()))
+    assert used, "no collection use found in roles/ and playbooks/: the scan itself is broken"
+    declared = set(GALAXY.get("dependencies") or {})
+    assert used <= declared, f"used but not declared in galaxy.yml: {sorted(used - declared)}"
+    listed = {c["name"] for c in yaml.safe_load((ROOT / "requirements.yml").read_text())["collections"]}
+    assert listed == declared, f"requirements.yml {sorted(listed)} differs from galaxy.yml {sorted(declared)}"
 
 
 def test_installed_collection_is_listed(installed):
@@ -74,3 +108,22 @@ def test_roles_document_their_arguments(installed):
         out = run(BIN / "ansible-doc", "-t", "role", f"etcdfleet.cluster.{role}",
                   cwd=installed["work"], env=installed["env"]).stdout
         assert re.search(r"ENTRY POINT: \*?main\*?", out), out
+
+
+@pytest.mark.parametrize("tag,plays", [("fleet", {"fleet"}), ("etcd", {"etcd", "etcd_discovery"}),
+                                       ("registrator", {"registrator"})])
+def test_a_component_tag_selects_that_component_alone(installed, tag, plays):
+    inventory = installed["work"] / "inventory-tags.yml"
+    groups = ["cluster", "docker", "etcd", "etcd_discovery", "fleet", "registrator", "docker_discover", "ambassador"]
+    inventory.write_text(yaml.safe_dump({"all": {"children": {g: {"hosts": {"node": {}}} for g in groups}}}))
+    out = run(BIN / "ansible-playbook", "-i", inventory, "--list-tasks", "--tags", tag, "etcdfleet.cluster.site",
+              cwd=installed["work"], env=installed["env"]).stdout
+    selected, play = {}, None
+    for line in out.splitlines():
+        header = re.match(r"\s*play #\d+ \(([^)]*)\)", line)
+        if header:
+            play = header.group(1)
+        elif "TAGS: [" in line and "Validating arguments against arg spec" not in line:
+            # (argument validation of every role is tagged `always` by Ansible and changes nothing)
+            selected.setdefault(play, []).append(line.strip())
+    assert set(selected) == plays, f"--tags {tag} runs tasks of the plays {sorted(selected)}:\n{out}"
