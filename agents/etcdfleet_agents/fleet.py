@@ -56,8 +56,12 @@ CATCH_UP = 64
 
 
 def read_machine_id(path='/etc/machine-id'):
-    with open(path, 'r', encoding='ascii') as handle:
-        value = handle.read().strip()
+    """This machine's ID; ValueError (one line) when the file cannot be read or is empty."""
+    try:
+        with open(path, 'r', encoding='ascii') as handle:
+            value = handle.read().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError('cannot read the machine ID from %s: %s' % (path, exc))
     if not value:
         raise ValueError('%s is empty' % path)
     return value
@@ -445,8 +449,9 @@ class FleetDaemon(runtime.Daemon):
             self.log.warning('cannot update the registration on exit: %s', exc)
 
 
-def main(argv=None):
-    return runtime.main(FleetDaemon, argv)
+def main(argv=None, environ=None):
+    """Run the daemon; a setting that cannot work ends it with one line on stderr and exit 2."""
+    return runtime.cli(FleetDaemon, argv=argv, environ=environ)
 
 
 if __name__ == '__main__':

@@ -295,3 +295,20 @@ def test_watcher_answers_the_requests_a_resync_brings(tmp_path):
     assert answered == [mine]
     assert seen['catch_up'] == fleet.CATCH_UP
     assert daemon.wake.is_set() and daemon.engine_wake.is_set()
+
+
+@pytest.mark.parametrize('argv, message', [
+    (['--machine-id', HERE, '--metadata', 'region'],
+     "fleet: invalid machine metadata 'region': expected key=value pairs separated by commas\n"),
+    (['--machine-id-file', '/nonexistent/machine-id'],
+     'fleet: cannot read the machine ID from /nonexistent/machine-id: '),
+])
+def test_bad_settings_end_with_one_line_and_a_non_zero_exit(tmp_path, capsys, argv, message):
+    from etcdfleet_agents import fleet
+
+    environ = {'ETCDFLEET_ENDPOINTS': 'http://127.0.0.1:9'}
+    code = fleet.main(['--once', '--unit-dir', str(tmp_path)] + argv, environ=environ)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert 'Traceback' not in err
+    assert err.startswith(message) and err.count('\n') == 1
