@@ -203,7 +203,6 @@ class Agent(object):
         self.managed = {}
         # Units this agent started (or found running) while their desired state was launched.
         self.started = set()
-        self.first_pass = True
 
     def desired(self, snap):
         """``{name: (target_state, UnitFile, is_global)}`` for this machine."""
@@ -304,7 +303,6 @@ class Agent(object):
 
         with self.lock:
             self.managed = dict((n, (desired[n][0], desired[n][1].hash, desired[n][2])) for n in desired)
-        self.first_pass = False
         return actions
 
     def managed_units(self):

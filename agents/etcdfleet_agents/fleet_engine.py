@@ -29,7 +29,6 @@ class Engine(object):
         self.log = log or logging.getLogger('fleet.engine')
         self.clock = clock
         self._unused_since = {}
-        self._known_machines = None
 
     def reconcile(self, snap):
         """One pass over ``snap``; returns the number of writes made."""
@@ -108,10 +107,3 @@ class Engine(object):
                 self.log.info('collected unused unit contents %s', unit_hash[:7])
             self._unused_since.pop(unit_hash, None)
         return writes
-
-    def next_gc_in(self):
-        """Seconds until the next pending collection, or None."""
-        if not self._unused_since:
-            return None
-        oldest = min(self._unused_since.values())
-        return max(0.0, self.gc_grace - (self.clock() - oldest))

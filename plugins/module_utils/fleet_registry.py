@@ -194,10 +194,6 @@ class FleetKeys:
         return self._join(self.LEGACY_STATE, unit)
 
     # leases
-    @property
-    def lease_dir(self):
-        return self._join(self.LEASE)
-
     def lease_key(self, name=ENGINE_LEASE):
         return self._join(self.LEASE, name)
 

@@ -26,8 +26,6 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils.etcd import (
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_registry import (
     DEFAULT_PREFIX,
     STATE_INACTIVE,
-    STATE_LAUNCHED,
-    STATE_LOADED,
     FleetKeys,
     FleetStateError,
     RegistryFormatError,
@@ -55,7 +53,6 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils.units import (
     parse_unit,
     parse_unit_name,
     validate_unit,
-    validate_unit_name,
 )
 
 __all__ = ['FleetStore', 'Snapshot', 'JobEntry', 'UnitExists', 'UnitNotFound', 'ContentMismatch']
@@ -85,7 +82,7 @@ class JobEntry(object):
     """One job as stored: ``job/<unit>/*`` plus its contents when available."""
 
     __slots__ = ('name', 'unit_hash', 'target_state', 'target', 'heartbeat', 'reason',
-                 'reason_machines', 'unit', 'object_index', 'target_index', 'error')
+                 'reason_machines', 'unit', 'object_index', 'error')
 
     def __init__(self, name):
         self.name = name
@@ -97,7 +94,6 @@ class JobEntry(object):
         self.reason_machines = {}
         self.unit = None
         self.object_index = None
-        self.target_index = None
         self.error = None
 
     @property
@@ -305,7 +301,6 @@ class FleetStore(object):
                 job.target_state = decode_target_state(node.value)
             elif info.field == FleetKeys.JOB_TARGET:
                 job.target = node.value or None
-                job.target_index = node.index
             elif info.field == FleetKeys.JOB_HEARTBEAT:
                 job.heartbeat = node.value or None
             elif info.field == FleetKeys.JOB_REASON:
@@ -345,7 +340,6 @@ class FleetStore(object):
                 job.target_state = decode_target_state(leaf.value)
             elif info.field == FleetKeys.JOB_TARGET:
                 job.target = leaf.value or None
-                job.target_index = leaf.index
             elif info.field == FleetKeys.JOB_HEARTBEAT:
                 job.heartbeat = leaf.value or None
             elif info.field == FleetKeys.JOB_REASON:
@@ -691,24 +685,3 @@ class FleetStore(object):
             except Exception:  # pylint: disable=broad-except
                 time.sleep(min(wait, 0.1))
 
-
-def validate_name(name):
-    """Raise ``units.UnitNameError`` for names fleet refuses."""
-    return validate_unit_name(name)
-
-
-def reached(state):
-    """A ``wait_for`` predicate: the unit's current state is ``state`` (or it is unplaceable)."""
-    def predicate(snap, name):
-        job = snap.jobs.get(name)
-        if job is None:
-            return state is None
-        if job.is_global:
-            return True
-        if state in (STATE_LOADED, STATE_LAUNCHED) and not job.target and job.reason:
-            return True
-        return snap.current_state(name) == state
-    return predicate
-
-
-__all__ += ['validate_name', 'reached', 'STATE_INACTIVE', 'STATE_LOADED', 'STATE_LAUNCHED']

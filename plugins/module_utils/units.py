@@ -296,10 +296,6 @@ class UnitFile:
         self._hash = None
         self._contents = None
 
-    @classmethod
-    def from_text(cls, text):
-        return parse_unit(text)
-
     @property
     def text(self):
         """The normalized unit text (what fleet stores and ``fleetctl cat`` prints)."""
@@ -721,11 +717,6 @@ class FleetOptions:
         if used:
             return '%s (%s)' % (option, ', '.join(used))
         return option
-
-    @property
-    def has_requirements(self):
-        return bool(self.machine_id or self.machine_of or self.machine_metadata
-                    or self.conflicts or self.replaces)
 
     def metadata_matches(self, metadata):
         """AND across keys, OR within a key."""
