@@ -10,18 +10,20 @@ import sys
 
 import pytest
 
-TESTS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TESTS = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 if TESTS not in sys.path:
     sys.path.insert(0, TESTS)
 
 from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_common import EtcdEvent  # noqa: E402
-from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_registry import FleetKeys, Machine  # noqa: E402
-from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_store import JobEntry, Snapshot  # noqa: E402
+from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_keys import FleetKeys  # noqa: E402
+from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_registry import Machine  # noqa: E402
+from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_snapshot import RegistryJob, Snapshot  # noqa: E402
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.units import parse_unit  # noqa: E402
 
 from etcdfleet_agents import fleetctl  # noqa: E402
 from etcdfleet_agents.fleet import relevant  # noqa: E402
-from etcdfleet_agents.fleet_agent import Agent, Systemd, SystemdError  # noqa: E402
+from etcdfleet_agents.fleet_agent import Agent  # noqa: E402
+from etcdfleet_agents.fleet_systemd import Systemd, SystemdError  # noqa: E402
 from fake_systemd import FakeSystemd  # noqa: E402
 
 HERE, OTHER = 'a' * 32, 'b' * 32
@@ -42,7 +44,7 @@ def snapshot(jobs, machines=None):
     for mid, meta in (machines or {HERE: {}, OTHER: {}}).items():
         snap.machines[mid] = Machine(id=mid, ip='10.0.0.1', metadata=meta)
     for name, (unit, state, target) in jobs.items():
-        entry = JobEntry(name)
+        entry = RegistryJob(name)
         entry.unit = unit
         entry.unit_hash = unit.hash
         entry.target_state = state
