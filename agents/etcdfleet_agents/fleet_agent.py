@@ -26,6 +26,7 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_registry i
 from etcdfleet_agents.fleet_placement import desired_units, placement_inputs
 from etcdfleet_agents.fleet_systemd import ACTIVE_OR_STARTING
 
+
 class Agent(object):
     """Makes this machine run what the registry says; ``reconcile(snapshot)`` is one pass."""
 

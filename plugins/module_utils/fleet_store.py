@@ -502,4 +502,3 @@ class FleetStore(object):
                                   timeout=wait)
             except Exception:  # pylint: disable=broad-except
                 time.sleep(min(wait, 0.1))
-

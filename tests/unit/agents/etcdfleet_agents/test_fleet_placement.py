@@ -38,7 +38,7 @@ def job(name, xfleet='', state='launched', machine=None, established=False, body
 
 def kappa(i, machine=None, state='launched', established=False):
     return P.PlacementInput.from_unit('kappa-test@%s.service' % i, KAPPA, target_state=state,
-                           machine_id=machine, established=established)
+                                      machine_id=machine, established=established)
 
 
 def apply(jobs, result):
@@ -459,7 +459,7 @@ def test_placement_scales_to_large_snapshots():
             'MachineMetadata=zone=z0\nMachineMetadata=zone=z1\n')
     jobs = [P.PlacementInput.from_unit('svc%d-%d.service' % (i % 50, i), text) for i in range(1000)]
     jobs += [P.PlacementInput.from_unit('side%d.service' % i,
-                             '[Service]\nExecStart=/x\n[X-Fleet]\nMachineOf=svc%d-%d.service\n' % (i % 50, i))
+                                        '[Service]\nExecStart=/x\n[X-Fleet]\nMachineOf=svc%d-%d.service\n' % (i % 50, i))
              for i in range(300)]
     start = time.monotonic()
     result = P.plan(machines, jobs)

@@ -77,7 +77,7 @@ def test_list_unit_files_targets_globals_and_reasons():
     units = [
         T.UnitFileRow('kappa-test@1.service', KAPPA_HASH, 'launched', 'launched', M1.id),
         T.UnitFileRow('kappa-test@4.service', KAPPA_HASH, 'launched', 'inactive',
-                     reason='7aa2819a: Conflicts kappa-test@*.service with kappa-test@1.service on 7aa2819a'),
+                      reason='7aa2819a: Conflicts kappa-test@*.service with kappa-test@1.service on 7aa2819a'),
         T.UnitFileRow('monitor.service', 'a' * 40, 'launched', 'launched', is_global=True),
         T.UnitFileRow('lost.service', 'b' * 40, 'loaded', 'loaded', 'ffffffff00000000'),
     ]
