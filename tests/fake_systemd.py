@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""An in-memory stand-in for ``fleet_agent.Systemd`` (unit files, jobs, states, main PIDs)."""
+"""An in-memory stand-in for ``fleet_systemd.Systemd`` (unit files, jobs, states, main PIDs)."""
 
 from __future__ import annotations
 

@@ -5,14 +5,14 @@ Threads, each with its own etcd client:
 
 * main: the agent's reconcile, whenever the watcher reports a registry change,
   and every ``--reconcile-interval`` seconds as a safety net;
-* engine: the same for the engine, while this machine holds the engine lease
+* engine: the same for the engine, while this machine holds the engine's leadership
   (its own thread, so that placing units never waits for this machine's
   systemd calls);
 * watcher: follows the registry (``watch_iter`` on the prefix) and wakes main
-  and the engine on changes of jobs, unit contents, machines and the lease;
+  and the engine on changes of jobs, unit contents, machines and the engine's leadership;
 * keeper: renews the machine's registration every ``--heartbeat-interval``
-  (default a quarter of ``--machine-ttl``) and takes or renews the engine
-  lease, so that slow systemd calls never delay them;
+  (default a quarter of ``--machine-ttl``) and takes or renews the engine's
+  leadership (``lease/engine-leader``), so that slow systemd calls never delay them;
 * reporter: publishes systemd's load/active/sub state of the managed units to
   ``states/<unit>/<machine>`` and the ``job-state`` heartbeat of launched units;
   it reads systemd once a second (one ``systemctl list-units`` for the managed
@@ -34,19 +34,20 @@ import threading
 import time
 
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.etcd import EtcdError, EtcdLockLost
+from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_keys import DEFAULT_PREFIX, FleetKeys
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_registry import (
-    DEFAULT_PREFIX,
     STATE_LAUNCHED,
-    FleetKeys,
     Machine,
     encode_machine,
     parse_metadata,
+    short_id,
 )
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_store import FleetStore
 
 from etcdfleet_agents import fleetctl, runtime
-from etcdfleet_agents.fleet_agent import ACTIVE_OR_STARTING, Agent, Systemd
+from etcdfleet_agents.fleet_agent import Agent
 from etcdfleet_agents.fleet_engine import Engine
+from etcdfleet_agents.fleet_systemd import ACTIVE_OR_STARTING, Systemd
 
 IGNORED_JOB_FIELDS = (FleetKeys.JOB_HEARTBEAT, FleetKeys.JOB_REASON)
 # A watcher more than this many changes behind (v2: one change per request) reads the registry
@@ -56,8 +57,12 @@ CATCH_UP = 64
 
 
 def read_machine_id(path='/etc/machine-id'):
-    with open(path, 'r', encoding='ascii') as handle:
-        value = handle.read().strip()
+    """This machine's ID; ValueError (one line) when the file cannot be read or is empty."""
+    try:
+        with open(path, 'r', encoding='ascii') as handle:
+            value = handle.read().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError('cannot read the machine ID from %s: %s' % (path, exc))
     if not value:
         raise ValueError('%s is empty' % path)
     return value
@@ -121,7 +126,7 @@ class FleetDaemon(runtime.Daemon):
         if args.engine:
             self.engine = Engine(FleetStore(self.client_factory(), self.prefix), machine_id,
                                  gc_grace=args.gc_grace, log=self.log)
-        self.lease = None
+        self.engine_lease = None
         self.wake = threading.Event()
         self.engine_wake = threading.Event()
         self.report_now = threading.Event()
@@ -194,8 +199,8 @@ class FleetDaemon(runtime.Daemon):
         return snap
 
     def reconcile_engine(self, snap=None):
-        """One engine pass when this machine holds the lease; the number of writes."""
-        if self.engine is None or self.lease is None or not self.lease.held:
+        """One engine pass when this machine holds the engine's leadership; the number of writes."""
+        if self.engine is None or self.engine_lease is None or not self.engine_lease.held:
             return 0
         return self.engine.reconcile(snap or self.engine.store.snapshot())
 
@@ -213,10 +218,10 @@ class FleetDaemon(runtime.Daemon):
             return self.drain()
         self.register()
         if self.engine is not None:
-            self.lease = self.store.lease(self.machine.id, self.ttl)
-            self.lease.acquire()
+            self.engine_lease = self.store.engine_lease(self.machine.id, self.ttl)
+            self.engine_lease.acquire()
         self.reconcile()
-        if self.engine is not None and self.lease.held:
+        if self.engine is not None and self.engine_lease.held:
             self.reconcile()
         self.report_states()
         return 0
@@ -233,7 +238,7 @@ class FleetDaemon(runtime.Daemon):
                 self.log.info('drained %s', name)
             self.systemd.daemon_reload()
             self.systemd.reset_failed(local)
-        self.log.info('machine %s drained', self.machine.id[:8])
+        self.log.info('machine %s drained', short_id(self.machine.id))
         return 0
 
     # -- threads ---------------------------------------------------------------------------
@@ -289,14 +294,14 @@ class FleetDaemon(runtime.Daemon):
         # Renewals must not wait on one slow member longer than the TTL allows: a short request
         # timeout, and the next attempt goes to the next member.
         store = FleetStore(self.client_factory(timeout=max(0.5, self.ttl / 3.0)), self.prefix)
-        lease = store.lease(self.machine.id, self.ttl) if self.engine is not None else None
-        self.lease = lease
+        lease = store.engine_lease(self.machine.id, self.ttl) if self.engine is not None else None
+        self.engine_lease = lease
         was_ok = True
         try:
             while not self.stopping.is_set():
                 try:
                     if self.agent is not None and store.refresh_machine(self.machine, self.ttl, self.machine_value):
-                        self.log.info('registered machine %s (%s) with TTL %ds', self.machine.id[:8],
+                        self.log.info('registered machine %s (%s) with TTL %ds', short_id(self.machine.id),
                                       self.machine.ip or '-', self.ttl)
                         self.wake.set()
                     if lease is not None:
@@ -409,7 +414,7 @@ class FleetDaemon(runtime.Daemon):
         if not self.threads:
             if self.agent is not None:
                 self.register()
-                self.log.info('machine %s (%s) metadata %s, TTL %ds', self.machine.id[:8],
+                self.log.info('machine %s (%s) metadata %s, TTL %ds', short_id(self.machine.id),
                               self.machine.ip or '-', dict(self.machine.metadata) or '-', self.ttl)
             self._thread('keeper', self._keeper)
             self.reconcile()
@@ -431,13 +436,13 @@ class FleetDaemon(runtime.Daemon):
         if self.args.once or self.args.drain:
             return
         try:
-            if self.lease is not None and self.lease.held:
-                self.lease.release()
+            if self.engine_lease is not None and self.engine_lease.held:
+                self.engine_lease.release()
             if self.agent is None:
                 return
             if self.systemd.system_state() == 'stopping':
                 self.store.remove_machine(self.machine.id)
-                self.log.info('system shutting down: machine %s removed', self.machine.id[:8])
+                self.log.info('system shutting down: machine %s removed', short_id(self.machine.id))
             else:
                 self.store.register_machine(self.machine, self.args.restart_grace)
                 self.log.info('units left running; registration kept for %ds', self.args.restart_grace)
@@ -445,8 +450,9 @@ class FleetDaemon(runtime.Daemon):
             self.log.warning('cannot update the registration on exit: %s', exc)
 
 
-def main(argv=None):
-    return runtime.main(FleetDaemon, argv)
+def main(argv=None, environ=None):
+    """Run the daemon; a setting that cannot work ends it with one line on stderr and exit 2."""
+    return runtime.cli(FleetDaemon, argv=argv, environ=environ)
 
 
 if __name__ == '__main__':

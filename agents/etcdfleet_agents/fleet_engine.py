@@ -1,8 +1,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The fleet engine: places units on machines.
 
-One engine in the cluster acts at a time: the holder of ``lease/engine-leader``
-(taken and renewed by the ``fleet`` daemon).  Each reconcile pass reads a
+One engine in the cluster acts at a time: the one whose machine holds the engine's
+leadership (``lease/engine-leader``, taken and renewed by the ``fleet`` daemon).  Each reconcile pass reads a
 registry snapshot, asks ``fleet_placement.plan`` what to change and carries it
 out: unschedules units whose machine is gone or whose rules no longer hold
 (compare-and-delete of ``target``), places unscheduled units (create-only write
@@ -14,7 +14,10 @@ refers to any more.
 import logging
 import time
 
-from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_placement import plan
+from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_registry import short_id
+from ansible_collections.etcdfleet.cluster.plugins.module_utils.units import short_hash
+
+from etcdfleet_agents.fleet_placement import placement_inputs, plan
 
 PENDING_SUMMARY = 'placement continues in the next pass'
 
@@ -29,25 +32,24 @@ class Engine(object):
         self.log = log or logging.getLogger('fleet.engine')
         self.clock = clock
         self._unused_since = {}
-        self._known_machines = None
 
     def reconcile(self, snap):
         """One pass over ``snap``; returns the number of writes made."""
         writes = 0
-        jobs = snap.placement_jobs()
+        jobs = placement_inputs(snap)
         result = plan(snap.machines, jobs)
         if result.unschedule:
             removed = self.store.unschedule_many((m.unit, m.machine_id) for m in result.unschedule)
             for move in result.unschedule:
                 if move.unit in removed:
                     writes += 1
-                    self.log.info('unscheduled %s from %s: %s', move.unit, move.machine_id[:8], move.reason)
+                    self.log.info('unscheduled %s from %s: %s', move.unit, short_id(move.machine_id), move.reason)
         if result.schedule:
             placed = self.store.schedule_many((m.unit, m.machine_id) for m in result.schedule)
             for move in result.schedule:
                 if move.unit in placed:
                     writes += 1
-                    self.log.info('scheduled %s to %s', move.unit, move.machine_id[:8])
+                    self.log.info('scheduled %s to %s', move.unit, short_id(move.machine_id))
                 else:
                     self.log.info('%s was placed by someone else meanwhile', move.unit)
         for name, decision in sorted(result.unplaceable.items()):
@@ -88,7 +90,7 @@ class Engine(object):
             removed = self.store.delete_states_of(mid, snap)
             if removed:
                 writes += removed
-                self.log.info('forgot %d unit state(s) of vanished machine %s', removed, mid[:8])
+                self.log.info('forgot %d unit state(s) of vanished machine %s', removed, short_id(mid))
         return writes
 
     def _collect(self, snap):
@@ -105,13 +107,6 @@ class Engine(object):
                 continue
             if self.store.delete_contents(unit_hash, snap.content_index.get(unit_hash)):
                 writes += 1
-                self.log.info('collected unused unit contents %s', unit_hash[:7])
+                self.log.info('collected unused unit contents %s', short_hash(unit_hash))
             self._unused_since.pop(unit_hash, None)
         return writes
-
-    def next_gc_in(self):
-        """Seconds until the next pending collection, or None."""
-        if not self._unused_since:
-            return None
-        oldest = min(self._unused_since.values())
-        return max(0.0, self.gc_grace - (self.clock() - oldest))

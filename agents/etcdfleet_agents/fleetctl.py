@@ -31,30 +31,34 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils.etcd import (
     EtcdKeyNotFound,
     EtcdWatchTimeout,
 )
+from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_keys import DEFAULT_PREFIX
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_registry import (
-    DEFAULT_PREFIX,
     STATE_INACTIVE,
     STATE_LAUNCHED,
     STATE_LOADED,
     FleetStateError,
     Machine,
-    list_machines_table,
-    list_unit_files_table,
-    list_units_table,
-    machine_legend,
+    short_id,
 )
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_store import (
     ContentMismatch,
     FleetStore,
 )
-from ansible_collections.etcdfleet.cluster.plugins.module_utils.units import (
-    UnitError,
+from ansible_collections.etcdfleet.cluster.plugins.module_utils.unit_names import (
     mangle_unit_name,
-    parse_unit,
     parse_unit_name,
+    validate_unit_name,
 )
+from ansible_collections.etcdfleet.cluster.plugins.module_utils.units import UnitError, parse_unit, short_hash
 
 from etcdfleet_agents import runtime
+from etcdfleet_agents.fleetctl_tables import (
+    list_machines_table,
+    list_unit_files_table,
+    list_units_table,
+    machine_legend,
+    unit_file_rows,
+)
 
 COMMAND_DIR = 'command'
 OUTPUT_DIR = 'command-output'
@@ -79,7 +83,6 @@ def err(text):
 
 def command_argv(kind, unit, lines=10):
     """The command ``status``/``journal`` runs for ``unit`` (validated, never a shell)."""
-    from ansible_collections.etcdfleet.cluster.plugins.module_utils.units import validate_unit_name
     validate_unit_name(unit)
     if kind == 'status':
         return ['systemctl', 'status', '-l', '--no-pager', unit]
@@ -153,7 +156,7 @@ def remote(store, machine_id, kind, unit, lines, timeout):
             except EtcdError:
                 pass
             raise Failure('Error running remote command: machine %s did not answer within %ss '
-                          '(is its fleet service running?)' % (machine_id[:8], timeout))
+                          '(is its fleet service running?)' % (short_id(machine_id), timeout))
         try:
             store.client.watch(okey, index=index, timeout=min(left, 1.0))
         except (EtcdWatchTimeout, EtcdError):
@@ -231,7 +234,7 @@ class Fleetctl(object):
 
     def list_unit_files(self):
         snap = self.store.snapshot()
-        sys.stdout.write(list_unit_files_table(snap.unit_records(), snap.machines, fields=self.args.fields,
+        sys.stdout.write(list_unit_files_table(unit_file_rows(snap), snap.machines, fields=self.args.fields,
                                                full=self.args.full, legend=not self.args.no_legend))
         return 0
 
@@ -256,7 +259,7 @@ class Fleetctl(object):
                     unit = parse_unit(read_file(path))
                     old, new = self.store.replace_unit(name, unit)
                     if old != new:
-                        out('Unit %s replaced (%s -> %s)' % (name, old[:7], new[:7]))
+                        out('Unit %s replaced (%s -> %s)' % (name, short_hash(old), short_hash(new)))
                 continue
             fresh.append((name, find_contents(self.store, arg, name, snap)))
         if fresh:
@@ -374,7 +377,7 @@ class Fleetctl(object):
         if job is None:
             raise Failure('Unit %s not found' % name)
         if job.unit is None:
-            raise Failure('Unit %s: %s' % (name, 'contents %s missing from the registry' % job.unit_hash[:7]))
+            raise Failure('Unit %s: %s' % (name, 'contents %s missing from the registry' % short_hash(job.unit_hash)))
         sys.stdout.write(job.unit.text)
         return 0
 

@@ -5,12 +5,13 @@
 
 ``FleetStore`` is the one implementation of fleet's registry operations over
 ``EtcdClient``: the ``fleet_unit`` and ``fleet_info`` modules, the agent, the
-engine and ``fleetctl`` all go through it.  Key layout and value formats come
-from ``fleet_registry``; placement decisions from ``fleet_placement``.
+engine and ``fleetctl`` all go through it.  Key layout comes from
+``fleet_keys``, value formats from ``fleet_registry``.
 
-Reads return a :class:`Snapshot` (one recursive read of the whole registry),
-from which every view is derived: machines, jobs with their desired and
-current state, reported unit states, the engine lease, placement reasons.
+Reads return a :class:`~fleet_snapshot.Snapshot` (one recursive read of the
+whole registry), from which every view is derived: machines, jobs with their
+desired and current state, reported unit states, the engine's leader,
+placement reasons.
 """
 
 from __future__ import annotations
@@ -23,25 +24,21 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils.etcd import (
     EtcdNotAFile,
     EtcdOp,
 )
-from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_registry import (
+from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_keys import (
     DEFAULT_PREFIX,
-    STATE_INACTIVE,
-    STATE_LAUNCHED,
-    STATE_LOADED,
+    ENGINE_LEASE_NAME,
     FleetKeys,
+)
+from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_registry import (
+    STATE_INACTIVE,
     FleetStateError,
     RegistryFormatError,
-    UnitRecord,
-    current_state,
-    decode_job_object,
-    decode_lease,
+    decode_engine_lease,
     decode_machine,
-    decode_reason,
-    decode_target_state,
     decode_unit,
     decode_unit_state,
+    encode_engine_lease,
     encode_job_object,
-    encode_lease,
     encode_machine,
     encode_reason,
     encode_target_state,
@@ -49,16 +46,11 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_registry i
     encode_unit_state,
     next_target_state,
 )
-from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_placement import Job
-from ansible_collections.etcdfleet.cluster.plugins.module_utils.units import (
-    UnitFile,
-    parse_unit,
-    parse_unit_name,
-    validate_unit,
-    validate_unit_name,
-)
+from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_snapshot import RegistryJob, Snapshot
+from ansible_collections.etcdfleet.cluster.plugins.module_utils.unit_rules import validate_unit
+from ansible_collections.etcdfleet.cluster.plugins.module_utils.units import UnitFile, parse_unit, short_hash
 
-__all__ = ['FleetStore', 'Snapshot', 'JobEntry', 'UnitExists', 'UnitNotFound', 'ContentMismatch']
+__all__ = ['FleetStore', 'UnitExists', 'UnitNotFound', 'ContentMismatch']
 
 
 class UnitNotFound(FleetStateError):
@@ -75,167 +67,10 @@ class ContentMismatch(FleetStateError):
     def __init__(self, name, stored_hash, new_hash):
         super(ContentMismatch, self).__init__(
             'unit %s is already in the registry with other contents (stored hash %s, new hash %s); '
-            'replace it to change it' % (name, stored_hash[:7], new_hash[:7]))
+            'replace it to change it' % (name, short_hash(stored_hash), short_hash(new_hash)))
         self.name = name
         self.stored_hash = stored_hash
         self.new_hash = new_hash
-
-
-class JobEntry(object):
-    """One job as stored: ``job/<unit>/*`` plus its contents when available."""
-
-    __slots__ = ('name', 'unit_hash', 'target_state', 'target', 'heartbeat', 'reason',
-                 'reason_machines', 'unit', 'object_index', 'target_index', 'error')
-
-    def __init__(self, name):
-        self.name = name
-        self.unit_hash = ''
-        self.target_state = None
-        self.target = None
-        self.heartbeat = None
-        self.reason = ''
-        self.reason_machines = {}
-        self.unit = None
-        self.object_index = None
-        self.target_index = None
-        self.error = None
-
-    @property
-    def exists(self):
-        return bool(self.unit_hash)
-
-    @property
-    def options(self):
-        if self.unit is None:
-            return None
-        return self.unit.fleet_options(self.name)
-
-    @property
-    def is_global(self):
-        opts = self.options
-        return bool(opts and opts.is_global)
-
-    @property
-    def is_template(self):
-        info = parse_unit_name(self.name)
-        return info is not None and info.is_template
-
-    def __repr__(self):
-        return 'JobEntry(%r, hash=%s, target_state=%r, target=%r)' % (
-            self.name, self.unit_hash[:7], self.target_state, self.target)
-
-
-class Snapshot(object):
-    """The registry at one revision.
-
-    ``machines``: ``{id: Machine}``; ``jobs``: ``{name: JobEntry}``;
-    ``contents``: ``{hash: UnitFile}`` (unparseable ones left out and listed
-    in ``errors``); ``states``: ``{unit: {machine_id: UnitStateRecord}}``;
-    ``lease``: the engine lease holder's machine ID or ``None``;
-    ``revision``: where to watch from (``revision + 1``).
-    """
-
-    def __init__(self, revision=None):
-        self.revision = revision
-        self.machines = {}
-        self.jobs = {}
-        self.contents = {}
-        self.content_index = {}
-        self.states = {}
-        self.lease = None
-        self.errors = []
-
-    # -- derived views -------------------------------------------------------------
-
-    def current_state(self, name):
-        job = self.jobs.get(name)
-        if job is None:
-            return None
-        has_record = bool(job.target and job.target in self.states.get(name, {}))
-        return current_state(job.target, job.heartbeat, has_record)
-
-    def placement_jobs(self):
-        """``{name: fleet_placement.Job}`` for every job with readable contents."""
-        result = {}
-        for name, entry in self.jobs.items():
-            if entry.unit is None or entry.target_state is None:
-                continue
-            try:
-                options = entry.unit.fleet_options(name)
-            except Exception as exc:  # pylint: disable=broad-except
-                self.errors.append('%s: %s' % (name, exc))
-                continue
-            established = bool(entry.target and entry.heartbeat == entry.target)
-            result[name] = Job(name=name, options=options, target_state=entry.target_state,
-                               machine_id=entry.target, established=established)
-        return result
-
-    def unit_record(self, name):
-        job = self.jobs[name]
-        unit = job.unit
-        return UnitRecord(
-            name=name,
-            unit_hash=job.unit_hash,
-            desired_state=job.target_state or '',
-            current_state=self.current_state(name) or '',
-            machine_id=job.target or '',
-            is_global=job.is_global,
-            description=unit.description if unit is not None else '',
-            reason=job.reason,
-        )
-
-    def unit_records(self):
-        return [self.unit_record(name) for name in sorted(self.jobs) if self.jobs[name].exists]
-
-    def state_records(self):
-        """Every ``states/<unit>/<machine>`` record, sorted by unit and machine."""
-        out = []
-        for name in sorted(self.states):
-            for mid in sorted(self.states[name]):
-                out.append(self.states[name][mid])
-        return out
-
-    def global_machines(self, name):
-        """Machines reporting a global unit."""
-        return sorted(self.states.get(name, {}))
-
-    def unit_info(self, name):
-        """A plain dict describing one unit (for modules and ``fleetctl``)."""
-        job = self.jobs.get(name)
-        if job is None or not job.exists:
-            return None
-        machine = self.machines.get(job.target) if job.target else None
-        record = self.states.get(name, {}).get(job.target) if job.target else None
-        info = dict(
-            name=name,
-            hash=job.unit_hash,
-            desired_state=job.target_state,
-            current_state=self.current_state(name),
-            machine_id=job.target,
-            machine_ip=machine.ip if machine is not None else None,
-            machine=_legend(job.target, machine),
-            is_global=job.is_global,
-            load_state=record.load_state if record else None,
-            active_state=record.active_state if record else None,
-            sub_state=record.sub_state if record else None,
-            reason=job.reason or None,
-            reason_machines=dict(job.reason_machines),
-            description=job.unit.description if job.unit is not None else '',
-        )
-        if job.is_global:
-            info['machines'] = [
-                dict(machine_id=mid, active_state=rec.active_state, sub_state=rec.sub_state,
-                     load_state=rec.load_state)
-                for mid, rec in sorted(self.states.get(name, {}).items())]
-        return info
-
-
-def _legend(machine_id, machine):
-    if not machine_id:
-        return None
-    if machine is not None and machine.ip:
-        return '%s/%s' % (machine_id, machine.ip)
-    return machine_id
 
 
 class FleetStore(object):
@@ -289,27 +124,15 @@ class FleetStore(object):
             if job.unit_hash:
                 job.unit = snap.contents.get(job.unit_hash)
                 if job.unit is None:
-                    job.error = 'contents %s missing from the registry' % job.unit_hash[:7]
+                    job.error = 'contents %s missing from the registry' % short_hash(job.unit_hash)
         return snap
 
     def _absorb(self, snap, info, node, machine_objects, machine_meta):
         if info.kind == 'job' and info.unit and info.field:
             job = snap.jobs.get(info.unit)
             if job is None:
-                job = snap.jobs[info.unit] = JobEntry(info.unit)
-            if info.field == FleetKeys.JOB_OBJECT:
-                obj = decode_job_object(node.value)
-                job.unit_hash = obj.unit_hash
-                job.object_index = node.index
-            elif info.field == FleetKeys.JOB_TARGET_STATE:
-                job.target_state = decode_target_state(node.value)
-            elif info.field == FleetKeys.JOB_TARGET:
-                job.target = node.value or None
-                job.target_index = node.index
-            elif info.field == FleetKeys.JOB_HEARTBEAT:
-                job.heartbeat = node.value or None
-            elif info.field == FleetKeys.JOB_REASON:
-                job.reason, job.reason_machines = decode_reason(node.value)
+                job = snap.jobs[info.unit] = RegistryJob(info.unit)
+            job.absorb(info.field, node)
         elif info.kind == 'unit' and info.hash:
             snap.contents[info.hash] = self._parse_content(info.hash, node.value)
             snap.content_index[info.hash] = node.index
@@ -321,35 +144,24 @@ class FleetStore(object):
         elif info.kind == 'state' and info.unit and info.machine:
             record = decode_unit_state(node.value, info.unit, info.machine)
             snap.states.setdefault(info.unit, {})[info.machine] = record
-        elif info.kind == 'lease' and info.name == 'engine-leader':
-            snap.lease = decode_lease(node.value).machine_id or None
+        elif info.kind == 'lease' and info.name == ENGINE_LEASE_NAME:
+            snap.engine_leader = decode_engine_lease(node.value).machine_id or None
 
     def machines(self):
         return self.snapshot().machines
 
     def job(self, name):
-        """The :class:`JobEntry` of ``name`` (reads only that job), or ``None``."""
+        """The :class:`RegistryJob` of ``name`` (reads only that job), or ``None``."""
         try:
             node = self.client.get(self.keys.job_key(name), recursive=True)
         except EtcdKeyNotFound:
             return None
-        job = JobEntry(name)
+        job = RegistryJob(name)
         for leaf in node.leaves():
             info = self.keys.classify(leaf.key)
             if info is None or info.kind != 'job' or info.unit != name or not info.field:
                 continue
-            if info.field == FleetKeys.JOB_OBJECT:
-                job.unit_hash = decode_job_object(leaf.value).unit_hash
-                job.object_index = leaf.index
-            elif info.field == FleetKeys.JOB_TARGET_STATE:
-                job.target_state = decode_target_state(leaf.value)
-            elif info.field == FleetKeys.JOB_TARGET:
-                job.target = leaf.value or None
-                job.target_index = leaf.index
-            elif info.field == FleetKeys.JOB_HEARTBEAT:
-                job.heartbeat = leaf.value or None
-            elif info.field == FleetKeys.JOB_REASON:
-                job.reason, job.reason_machines = decode_reason(leaf.value)
+            job.absorb(info.field, leaf)
         if not job.unit_hash:
             return None
         job.unit = self.unit_contents(job.unit_hash)
@@ -582,9 +394,9 @@ class FleetStore(object):
                     pass
         return removed
 
-    def lease(self, machine_id, ttl):
-        """The engine leader lock (``lease/engine-leader``) for this machine."""
-        return self.client.lock(self.keys.lease_key(), ttl, value=encode_lease(machine_id))
+    def engine_lease(self, machine_id, ttl):
+        """The lock on the engine's leadership (``lease/engine-leader``) for this machine."""
+        return self.client.lock(self.keys.engine_lease_key, ttl, value=encode_engine_lease(machine_id))
 
     # -- machines and agents ---------------------------------------------------------
 
@@ -690,25 +502,3 @@ class FleetStore(object):
                                   timeout=wait)
             except Exception:  # pylint: disable=broad-except
                 time.sleep(min(wait, 0.1))
-
-
-def validate_name(name):
-    """Raise ``units.UnitNameError`` for names fleet refuses."""
-    return validate_unit_name(name)
-
-
-def reached(state):
-    """A ``wait_for`` predicate: the unit's current state is ``state`` (or it is unplaceable)."""
-    def predicate(snap, name):
-        job = snap.jobs.get(name)
-        if job is None:
-            return state is None
-        if job.is_global:
-            return True
-        if state in (STATE_LOADED, STATE_LAUNCHED) and not job.target and job.reason:
-            return True
-        return snap.current_state(name) == state
-    return predicate
-
-
-__all__ += ['validate_name', 'reached', 'STATE_INACTIVE', 'STATE_LOADED', 'STATE_LAUNCHED']

@@ -98,7 +98,7 @@ unit_states:
   sample: [{name: kappa-test@1.service, machine_id: 7aa2819a5e2a4c9cac1e3d4b87760f7f,
             load_state: loaded, active_state: active, sub_state: running, hash: 559024d01378ac913e63c18dfd75f7a58d1f0bf8}]
 engine_leader:
-  description: Machine ID of the engine lease holder, or null.
+  description: Machine ID of the machine whose engine leads (holds C(lease/engine-leader)), or null.
   returned: always
   type: str
   sample: 7aa2819a5e2a4c9cac1e3d4b87760f7f
@@ -118,9 +118,9 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils.etcd_module impo
     etcd_argument_spec,
     fail_from_error,
 )
-from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_registry import DEFAULT_PREFIX
+from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_keys import DEFAULT_PREFIX
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_store import FleetStore
-from ansible_collections.etcdfleet.cluster.plugins.module_utils.units import glob_is_valid, glob_match
+from ansible_collections.etcdfleet.cluster.plugins.module_utils.unit_names import glob_is_valid, glob_match
 
 
 def main():
@@ -150,7 +150,7 @@ def main():
                    active_state=r.active_state, sub_state=r.sub_state, hash=r.unit_hash)
               for r in snap.state_records() if wanted(r.name)]
     module.exit_json(changed=False, machines=machines, units=units, unit_states=states,
-                     engine_leader=snap.lease, errors=list(snap.errors))
+                     engine_leader=snap.engine_leader, errors=list(snap.errors))
 
 
 if __name__ == '__main__':

@@ -198,21 +198,18 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils.etcd_module impo
     etcd_argument_spec,
     fail_from_error,
 )
-from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_registry import (
-    DEFAULT_PREFIX,
-    RegistryFormatError,
-)
+from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_keys import DEFAULT_PREFIX
+from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_registry import RegistryFormatError
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_store import (
     FleetStore,
     UnitExists,
 )
-from ansible_collections.etcdfleet.cluster.plugins.module_utils.units import (
-    UnitError,
-    parse_unit,
+from ansible_collections.etcdfleet.cluster.plugins.module_utils.unit_names import (
     parse_unit_name,
-    validate_unit,
     validate_unit_name,
 )
+from ansible_collections.etcdfleet.cluster.plugins.module_utils.unit_rules import validate_unit
+from ansible_collections.etcdfleet.cluster.plugins.module_utils.units import UnitError, parse_unit, short_hash
 
 EMPTY = dict(hash=None, desired_state=None, current_state=None, machine_id=None, machine_ip=None,
              active_state=None, sub_state=None, is_global=False, reason=None, reason_machines={})
@@ -363,7 +360,7 @@ def run(module, store, name, state, unit):
             if not params['replace']:
                 module.fail_json(
                     msg='unit %s is already in the registry with other contents (stored hash %s, '
-                        'given %s); set replace=true to change it' % (name, job.unit_hash[:7], unit.hash[:7]),
+                        'given %s); set replace=true to change it' % (name, short_hash(job.unit_hash), short_hash(unit.hash)),
                     changed=False, hash=job.unit_hash, new_hash=unit.hash)
             changed = True
             after['content'] = unit.text

@@ -151,10 +151,10 @@ def test_agent_restart_keeps_units_running(cluster):
 
 def test_engine_leadership_moves_when_the_leader_dies(cluster):
     store, nodes = cluster
-    leader = wait_until(lambda: store.snapshot().lease)
+    leader = wait_until(lambda: store.snapshot().engine_leader)
     holder = [n for n in nodes if n.machine_id == leader][0]
     holder.kill()
-    assert wait_until(lambda: store.snapshot().lease not in (None, leader), timeout=15)
+    assert wait_until(lambda: store.snapshot().engine_leader not in (None, leader), timeout=15)
     store.create_unit('after.service', SLEEP, target_state='launched')
     assert launched(store, 'after.service')
 

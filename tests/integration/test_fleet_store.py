@@ -14,14 +14,13 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_registry i
     FleetStateError,
     Machine,
     UnitStateRecord,
-    hash_from_bytes,
 )
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_store import (
     FleetStore,
     UnitExists,
     UnitNotFound,
 )
-from ansible_collections.etcdfleet.cluster.plugins.module_utils.units import UnitError, parse_unit
+from ansible_collections.etcdfleet.cluster.plugins.module_utils.units import UnitError, hash_from_bytes, parse_unit
 
 from etcdfleet_agents.fleet_engine import Engine
 
@@ -186,12 +185,12 @@ def test_machines_expire_with_their_ttl(store):
     assert M1 not in store.snapshot().machines
 
 
-def test_lease_has_one_holder(store):
-    one = store.lease(M1, 5)
-    two = store.lease(M2, 5)
+def test_engine_leadership_has_one_holder(store):
+    one = store.engine_lease(M1, 5)
+    two = store.engine_lease(M2, 5)
     assert one.acquire() is True
     assert two.acquire() is False
-    assert store.snapshot().lease == M1
+    assert store.snapshot().engine_leader == M1
     one.release()
     assert two.acquire() is True
-    assert store.snapshot().lease == M2
+    assert store.snapshot().engine_leader == M2

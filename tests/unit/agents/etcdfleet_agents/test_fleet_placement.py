@@ -1,16 +1,14 @@
 # -*- coding: utf-8 -*-
-# Copyright (c) etcdfleet contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-
-from __future__ import annotations
 
 import random
 import time
 
 import pytest
 
-from ansible_collections.etcdfleet.cluster.plugins.module_utils import fleet_placement as P
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_registry import Machine
+
+from etcdfleet_agents import fleet_placement as P
 
 # The three machines of the seed article (fleetctl list-machines).
 M1 = Machine('7aa2819a5e2a4c9cac1e3d4b87760f7f', '172.17.8.101')
@@ -35,19 +33,19 @@ PLAIN = '[Service]\nExecStart=/bin/sleep infinity\n'
 
 def job(name, xfleet='', state='launched', machine=None, established=False, body=PLAIN):
     text = body + ('\n[X-Fleet]\n' + xfleet + '\n' if xfleet else '')
-    return P.Job.from_unit(name, text, target_state=state, machine_id=machine, established=established)
+    return P.PlacementInput.from_unit(name, text, target_state=state, machine_id=machine, established=established)
 
 
 def kappa(i, machine=None, state='launched', established=False):
-    return P.Job.from_unit('kappa-test@%s.service' % i, KAPPA, target_state=state,
-                           machine_id=machine, established=established)
+    return P.PlacementInput.from_unit('kappa-test@%s.service' % i, KAPPA, target_state=state,
+                                      machine_id=machine, established=established)
 
 
 def apply(jobs, result):
     """Jobs as they are after the engine carried out ``result``."""
     out = []
     for j in jobs:
-        out.append(P.Job(j.name, j.options, j.target_state, result.placements.get(j.name), j.established))
+        out.append(P.PlacementInput(j.name, j.options, j.target_state, result.placements.get(j.name), j.established))
     return out
 
 
@@ -313,7 +311,7 @@ def test_no_machines():
 
 
 def test_template_is_never_placed():
-    t = P.Job.from_unit('kappa-test@.service', KAPPA, target_state='launched')
+    t = P.PlacementInput.from_unit('kappa-test@.service', KAPPA, target_state='launched')
     result = P.plan(SEED_MACHINES, [t])
     assert result.schedule == ()
     assert 'template' in result.unplaceable['kappa-test@.service'].message
@@ -459,16 +457,16 @@ def test_placement_scales_to_large_snapshots():
     machines = [Machine('%032x' % i, '10.0.0.%d' % i, {'zone': 'z%d' % (i % 3)}) for i in range(10)]
     text = ('[Service]\nExecStart=/bin/sleep infinity\n[X-Fleet]\nConflicts=svc%p-*.service\n'
             'MachineMetadata=zone=z0\nMachineMetadata=zone=z1\n')
-    jobs = [P.Job.from_unit('svc%d-%d.service' % (i % 50, i), text) for i in range(1000)]
-    jobs += [P.Job.from_unit('side%d.service' % i,
-                             '[Service]\nExecStart=/x\n[X-Fleet]\nMachineOf=svc%d-%d.service\n' % (i % 50, i))
+    jobs = [P.PlacementInput.from_unit('svc%d-%d.service' % (i % 50, i), text) for i in range(1000)]
+    jobs += [P.PlacementInput.from_unit('side%d.service' % i,
+                                        '[Service]\nExecStart=/x\n[X-Fleet]\nMachineOf=svc%d-%d.service\n' % (i % 50, i))
              for i in range(300)]
     start = time.monotonic()
     result = P.plan(machines, jobs)
     assert len(result.placements) == 1300 and result.unplaceable == {}
     zones = {m.id: m.metadata['zone'] for m in machines}
     assert {zones[mid] for mid in result.placements.values()} == {'z0', 'z1'}
-    steady = P.plan(machines, [P.Job(j.name, j.options, j.target_state, result.placements[j.name], True)
+    steady = P.plan(machines, [P.PlacementInput(j.name, j.options, j.target_state, result.placements[j.name], True)
                                for j in jobs])
     assert steady.empty
     assert time.monotonic() - start < 20.0

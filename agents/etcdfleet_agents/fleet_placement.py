@@ -1,5 +1,3 @@
-# -*- coding: utf-8 -*-
-# Copyright (c) etcdfleet contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Where fleet units run: pure placement decisions.
 
@@ -15,28 +13,26 @@ now and its [X-Fleet] rules, this module decides
 * the engine's whole reconcile plan, deterministically.
 
 Nothing here talks to etcd or systemd; the engine and the agent feed it a
-snapshot and carry out what it returns.
+snapshot (:func:`placement_inputs`) and carry out what it returns.
 """
-
-from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Mapping, Optional, Tuple
 
-from ansible_collections.etcdfleet.cluster.plugins.module_utils.units import (
-    FleetOptions,
-    fleet_options,
+from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_registry import (
+    STATE_LAUNCHED,
+    STATE_LOADED,
+    short_id,
+)
+from ansible_collections.etcdfleet.cluster.plugins.module_utils.unit_names import (
     glob_is_literal,
     glob_match,
     parse_unit_name,
 )
-from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_registry import (
-    STATE_LAUNCHED,
-    STATE_LOADED,
-)
+from ansible_collections.etcdfleet.cluster.plugins.module_utils.unit_rules import FleetOptions, fleet_options
 
 __all__ = [
-    'Job', 'Exclusion', 'Decision', 'Move', 'Plan',
+    'PlacementInput', 'placement_inputs', 'Exclusion', 'Decision', 'Move', 'Plan',
     'machine_units', 'exclusions', 'decide', 'unfit_units', 'global_placement',
     'desired_units', 'plan',
 ]
@@ -45,8 +41,8 @@ _ACTIVE_STATES = (STATE_LOADED, STATE_LAUNCHED)
 
 
 @dataclass(frozen=True)
-class Job:
-    """A unit as the engine sees it.
+class PlacementInput:
+    """A unit as placement sees it: its rules, desired state and where it is placed now.
 
     ``machine_id`` is where the engine placed it (``job/<unit>/target``);
     ``established`` says the unit is reported running there, so that when two
@@ -117,12 +113,12 @@ class Decision:
     @property
     def message(self):
         if self.placed:
-            return '%s placed on %s' % (self.unit, _short(self.machine_id))
+            return '%s placed on %s' % (self.unit, short_id(self.machine_id))
         if self.summary:
             return '%s cannot be placed: %s' % (self.unit, self.summary)
         parts = []
         for mid in sorted(self.reasons):
-            parts.append('%s: %s' % (_short(mid), ', '.join(str(e) for e in self.reasons[mid])))
+            parts.append('%s: %s' % (short_id(mid), ', '.join(str(e) for e in self.reasons[mid])))
         return '%s cannot be placed: %s' % (self.unit, '; '.join(parts))
 
     def reason_texts(self):
@@ -163,8 +159,23 @@ class Plan:
 _MAX_NAMED = 3
 
 
-def _short(machine_id):
-    return machine_id[:8]
+def placement_inputs(snap):
+    """``{name: PlacementInput}`` for every job of registry snapshot ``snap`` with readable
+    contents and a desired state; a unit whose rules cannot be read is left out and noted in
+    ``snap.errors``."""
+    result = {}
+    for name, entry in snap.jobs.items():
+        if entry.unit is None or entry.target_state is None:
+            continue
+        try:
+            options = fleet_options(entry.unit, name)
+        except Exception as exc:  # pylint: disable=broad-except
+            snap.errors.append('%s: %s' % (name, exc))
+            continue
+        established = bool(entry.target and entry.heartbeat == entry.target)
+        result[name] = PlacementInput(name=name, options=options, target_state=entry.target_state,
+                                      machine_id=entry.target, established=established)
+    return result
 
 
 def _machines_by_id(machines):
@@ -262,7 +273,7 @@ def _exclusions(job, view, placements):
         where = (placements or {}).get(peer)
         label = opts.label('MachineOf')
         if where:
-            text = '%s %s not on this machine (it is on %s)' % (label, peer, _short(where))
+            text = '%s %s not on this machine (it is on %s)' % (label, peer, short_id(where))
         else:
             text = '%s %s not on this machine (it is not placed anywhere)' % (label, peer)
         found.append(Exclusion(mid, 'MachineOf', text, other=peer))
@@ -272,14 +283,14 @@ def _exclusions(job, view, placements):
         if hits:
             clashing.update(hits)
             found.append(Exclusion(mid, 'Conflicts', 'Conflicts %s with %s on %s'
-                                   % (pattern, _names_text(hits), _short(mid)), other=hits[0]))
+                                   % (pattern, _names_text(hits), short_id(mid)), other=hits[0]))
     for pattern, owners in view.patterns_matching(view.conflicts, job.name):
         owners = [o for o in owners if o not in clashing]
         if owners:
             clashing.update(owners)
             verb = 'has' if len(owners) == 1 else 'have'
             found.append(Exclusion(mid, 'Conflicts', '%s %s Conflicts %s on %s'
-                                   % (_names_text(owners), verb, pattern, _short(mid)), other=owners[0]))
+                                   % (_names_text(owners), verb, pattern, short_id(mid)), other=owners[0]))
     for pattern, owners in view.patterns_matching(view.replaces, job.name):
         for owner in owners:
             if owner in clashing:
@@ -287,10 +298,10 @@ def _exclusions(job, view, placements):
             clashing.add(owner)
             if opts.replaces_unit(owner) is not None:
                 found.append(Exclusion(mid, 'Replaces', '%s and %s on %s replace each other'
-                                       % (job.name, owner, _short(mid)), other=owner))
+                                       % (job.name, owner, short_id(mid)), other=owner))
             else:
                 found.append(Exclusion(mid, 'Replaces', '%s on %s has Replaces %s'
-                                       % (owner, _short(mid), pattern), other=owner))
+                                       % (owner, short_id(mid), pattern), other=owner))
     return found
 
 
@@ -350,7 +361,7 @@ def _placements_of(jobs, machines):
 
 
 def machine_units(machines, jobs):
-    """``{machine_id: {unit: Job}}``: what each machine is meant to run now."""
+    """``{machine_id: {unit: PlacementInput}}``: what each machine is meant to run now."""
     machines = _machines_by_id(machines)
     jobs = _jobs_by_name(jobs)
     views = _views(machines, jobs, _placements_of(jobs, machines))
@@ -424,7 +435,7 @@ def global_placement(job, machines, jobs):
 
 
 def desired_units(machine_id, machines, jobs):
-    """Units the agent on ``machine_id`` should have, name -> :class:`Job`.
+    """Units the agent on ``machine_id`` should have, name -> :class:`PlacementInput`.
 
     Units placed there plus global units matching its metadata, minus global
     units that conflict with what it already runs.  Units whose desired
@@ -452,7 +463,7 @@ def _unfit(machines, jobs, placements, removed):
             if found:
                 del placements[name]
                 removed.append((name, mid, 'rules no longer hold on %s: %s'
-                                % (_short(mid), ', '.join(str(e) for e in found))))
+                                % (short_id(mid), ', '.join(str(e) for e in found))))
                 break
         else:
             return views
@@ -547,7 +558,7 @@ def plan(machines, jobs, max_rounds=None):
                 for victim in decision.evicts:
                     if victim in placements:
                         del placements[victim]
-                        leave_reasons[victim] = 'replaced by %s on %s' % (name, _short(decision.machine_id))
+                        leave_reasons[victim] = 'replaced by %s on %s' % (name, short_id(decision.machine_id))
                 evicted = True
                 break
             views[decision.machine_id].add(job)
