@@ -100,7 +100,8 @@ def make_announcer(store, docker, container, *argv):
     parser = announcer.add_arguments(argparse.ArgumentParser())
     args = parser.parse_args(['--service', 'redis-A', '--container', container, '--port', '6379',
                               '--id', 'redis.service', '--advertise-ip', NODE, '--ttl', '6'] + list(argv))
-    return announcer.Announcer(args=args, environ={}, store=EtcdServiceStore(store.client()), docker_factory=lambda: docker)
+    return announcer.Announcer(args=args, environ={}, store=EtcdServiceStore(store.client()),
+                               docker_factory=lambda: docker)
 
 
 KEY = '/services/redis-A/redis.service'
