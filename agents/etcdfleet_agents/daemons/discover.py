@@ -222,7 +222,6 @@ class DockerDiscover(runtime.Daemon):
         self.updater = None
         self.mirror = None
         self.exit_code = 0
-        self.last_result = None
         self._warned = set()
         if settings is not None:
             self._setup(settings)
@@ -278,7 +277,6 @@ class DockerDiscover(runtime.Daemon):
             self.log.info("configuration %s unchanged (%s); no reload", result.digest, summary)
         else:
             self.log.error("%s: %s; the previous configuration keeps serving", result.action, result.message)
-        self.last_result = result
         self._write_status(result, context)
         return result
 
