@@ -19,8 +19,6 @@ ambassadors and docker-discover read it. Run it as the sidekick of the service's
     python3 -m etcdfleet_agents.announce --service redis-A --container redis.service --port 6379
 """
 
-import queue
-import threading
 import time
 
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.service_keys import (
@@ -29,17 +27,15 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils.service_keys imp
     service_key,
 )
 
+from etcdfleet_agents.docker.daemon import DockerEventsDaemon
 from etcdfleet_agents.docker.events import (
     CONTAINER,
     RESYNC,
     STOP,
-    DockerEventSource,
-    docker_client,
     inspect_or_none,
-    quiet_sdk_logging,
 )
 from etcdfleet_agents.docker.inspect import container_from_inspect
-from etcdfleet_agents.runtime import Backoff, Daemon, error_text
+from etcdfleet_agents.runtime import Backoff, error_text
 from etcdfleet_agents.services.containers import published_backend
 from etcdfleet_agents.services.options import (
     address_arg,
@@ -72,16 +68,16 @@ def add_arguments(parser):
     return parser
 
 
-class Announcer(Daemon):
+class Announcer(DockerEventsDaemon):
     """Announces one container's published port in etcd while the container runs."""
 
     name = "announce"
 
     def __init__(self, args=None, environ=None, store=None, docker_factory=None):
-        super(Announcer, self).__init__(args=args, environ=environ)
-        quiet_sdk_logging()
+        super(Announcer, self).__init__(args=args, environ=environ, docker_factory=docker_factory)
         self.store = store if store is not None else open_store(self.environ)
         self.container = args.container
+        self.event_filters = {"container": [self.container]}
         self.key = service_key(args.service, args.id or args.container.lstrip("/"), args.prefix)
         self.port = args.port
         self.proto = args.proto
@@ -90,21 +86,10 @@ class Announcer(Daemon):
         self.ttl = args.ttl
         self.lease = self.store.lease(self.ttl) if self.ttl else None
         self.keepalive_interval = max(0.5, self.ttl / 3.0) if self.ttl else None
-        self.docker_url = args.docker_url
-        self._docker_factory = docker_factory or (lambda: docker_client(self.environ, self.docker_url))
-        self._api = None
-        self.queue = queue.Queue()
-        self.events = None
         self.value = None         # the value announced, None when nothing is
         self._why_not = None      # last reason logged for announcing nothing
 
     # -- what to announce ---------------------------------------------------------------------
-    @property
-    def api(self):
-        if self._api is None:
-            self._api = self._docker_factory()
-        return self._api
-
     def wanted(self):
         """``(value, None)`` to announce, or ``(None, reason)`` when there is nothing to announce."""
         attrs = inspect_or_none(self.api, self.container)
@@ -163,20 +148,6 @@ class Announcer(Daemon):
     def run_once(self):
         self.announce("once")
 
-    def post(self, item):
-        self.queue.put(item)
-
-    def stop(self, *_ignored):
-        super(Announcer, self).stop()
-        # from a signal handler: never block on the queue's lock in this thread
-        threading.Thread(target=self.queue.put, args=((STOP, None),), daemon=True).start()
-
-    def start_events(self):
-        if self.events is None or not self.events.is_alive():
-            self.events = DockerEventSource(self._docker_factory, self.post, self.stopping, self.log,
-                                            filters={"container": [self.container]})
-            self.events.start()
-
     def serve(self):
         self.start_events()
         backoff = Backoff(first=0.5, cap=max(1.0, (self.keepalive_interval or 3) / 2))
@@ -207,12 +178,10 @@ class Announcer(Daemon):
                                          type(exc).__name__, error_text(exc), next_keepalive - now)
             else:
                 next_keepalive = None
-            deadlines = [d for d in (next_keepalive, retry_at if pending else None) if d is not None]
-            timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
-            try:
-                kind, payload = self.queue.get(timeout=timeout)
-            except queue.Empty:
+            item = self.next_item((next_keepalive, retry_at if pending else None))
+            if item is None:
                 continue
+            kind, payload = item
             if kind == STOP:
                 break
             if kind == RESYNC:
@@ -221,8 +190,7 @@ class Announcer(Daemon):
                 pending, retry_at = "container %s" % payload[1], time.monotonic()
 
     def cleanup(self):
-        if self.events is not None:
-            self.events.close()
+        self.close_events()
         if self.value is not None:
             try:
                 self._withdraw()

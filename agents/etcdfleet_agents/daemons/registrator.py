@@ -31,22 +31,18 @@ reached through the service store (store/, the node's ETCDFLEET_* settings).
 
 import argparse
 import os
-import queue
 import socket
-import threading
 import time
 
+from etcdfleet_agents.docker.daemon import DockerEventsDaemon
 from etcdfleet_agents.docker.events import (
     RESYNC,
     STOP,
-    DockerEventSource,
-    docker_client,
     inspect_or_none,
-    quiet_sdk_logging,
     short_id,
 )
 from etcdfleet_agents.docker.inspect import container_from_inspect
-from etcdfleet_agents.runtime import Backoff, Daemon, env_flag, env_setting, error_text
+from etcdfleet_agents.runtime import Backoff, env_flag, env_setting, error_text
 from etcdfleet_agents.services.containers import RegistratorOptions, container_services
 from etcdfleet_agents.services.options import (
     address_arg,
@@ -107,14 +103,13 @@ def add_arguments(parser, environ=None):
 
 # -- the agent -----------------------------------------------------------------------------------------
 
-class Registrator(Daemon):
+class Registrator(DockerEventsDaemon):
     """Registers the published ports of this node's Docker containers in etcd."""
 
     name = "registrator"
 
     def __init__(self, args=None, environ=None, store=None, docker_factory=None):
-        super(Registrator, self).__init__(args=args, environ=environ)
-        quiet_sdk_logging()
+        super(Registrator, self).__init__(args=args, environ=environ, docker_factory=docker_factory)
         if args is None:
             args = add_arguments(argparse.ArgumentParser(), self.environ).parse_args([])
             self.args = args
@@ -133,13 +128,8 @@ class Registrator(Daemon):
         self.resync_interval = args.resync
         self.style = args.value_style
         self.deregister_on_stop = args.deregister_on_stop
-        self.docker_url = args.docker_url
-        self._docker_factory = docker_factory or self._default_docker
-        self._api = None
         self.lease = self.store.lease(self.ttl) if self.ttl else None
         self.keepalive_interval = max(0.5, self.ttl / 3.0) if self.ttl else None
-        self.queue = queue.Queue()
-        self.events = None
         self.registered = {}     # key -> value this agent maintains
         self.by_container = {}   # container id -> {key: value}
         self.names = {}          # container id -> container name (for log lines)
@@ -147,15 +137,6 @@ class Registrator(Daemon):
         self.need_resync = None
 
     # -- Docker ------------------------------------------------------------------------------
-    def _default_docker(self):
-        return docker_client(self.environ, self.docker_url)
-
-    @property
-    def api(self):
-        if self._api is None:
-            self._api = self._docker_factory()
-        return self._api
-
     def _inspect(self, cid):
         """The container's inspect document, or None when it no longer exists."""
         return inspect_or_none(self.api, cid)
@@ -290,19 +271,6 @@ class Registrator(Daemon):
     def run_once(self):
         self.resync("once")
 
-    def post(self, item):
-        self.queue.put(item)
-
-    def stop(self, *_ignored):
-        super(Registrator, self).stop()
-        # from a signal handler: never block on the queue's lock in this thread
-        threading.Thread(target=self.queue.put, args=((STOP, None),), daemon=True).start()
-
-    def start_events(self):
-        if self.events is None or not self.events.is_alive():
-            self.events = DockerEventSource(self._docker_factory, self.post, self.stopping, self.log)
-            self.events.start()
-
     def serve(self):
         self.start_events()
         resync_backoff = Backoff(first=0.5, cap=10.0)
@@ -341,13 +309,10 @@ class Registrator(Daemon):
                 self.need_resync = "periodic"
                 retry_at = now
                 next_resync = None
-            deadlines = [d for d in (next_keepalive, next_resync, retry_at if self.need_resync else None)
-                         if d is not None]
-            timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
-            try:
-                kind, payload = self.queue.get(timeout=timeout)
-            except queue.Empty:
+            item = self.next_item((next_keepalive, next_resync, retry_at if self.need_resync else None))
+            if item is None:
                 continue
+            kind, payload = item
             if kind == STOP:
                 break
             if kind == RESYNC:
@@ -366,8 +331,7 @@ class Registrator(Daemon):
                     retry_at = time.monotonic() + resync_backoff.next_delay()
 
     def cleanup(self):
-        if self.events is not None:
-            self.events.close()
+        self.close_events()
         keys = sorted(self.registered)
         if self.deregister_on_stop and keys:
             try:
