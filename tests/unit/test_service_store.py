@@ -102,3 +102,11 @@ def test_memory_store_failures_and_watch():
     store.down = True
     with pytest.raises(MemoryStoreDown):
         store.read('/s')
+
+
+def test_an_unknown_backend_is_one_line_and_exit_2(capsys):
+    from etcdfleet_agents import registrator as entry
+    code = entry.cli(['--once', '--hostname', 'n1', '--advertise-ip', NODE], environ={'ETCDFLEET_STORE': 'consul'})
+    assert code == 2
+    assert capsys.readouterr().err == \
+        "registrator: ETCDFLEET_STORE must be one of etcd, memory, got 'consul'\n"
