@@ -200,4 +200,3 @@ class Ambassador(DockerDiscover):
     def main_loop(self, once=False):
         code = super(Ambassador, self).main_loop(once=once)
         return self.exit_code or code
-

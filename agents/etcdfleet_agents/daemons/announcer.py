@@ -207,4 +207,3 @@ class Announcer(DockerEventsDaemon):
     @classmethod
     def add_arguments(cls, parser):
         add_arguments(parser)
-

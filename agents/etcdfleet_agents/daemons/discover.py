@@ -326,7 +326,8 @@ class DockerDiscover(runtime.Daemon):
                 values = store.watch(self.settings["prefix"]).load()
             finally:
                 store.close()
-        except STORE_ERRORS as exc:
+        # STORE_ERRORS is a tuple of exception types, built from the backends
+        except STORE_ERRORS as exc:  # pylint: disable=catching-non-exception
             self.log.warning("cannot read %s from etcd (%s); checking with no servers",
                              self.settings["prefix"], exc)
         context = self.context_for(values)
@@ -389,4 +390,3 @@ class DockerDiscover(runtime.Daemon):
             return self.check()
         code = super(DockerDiscover, self).main_loop(once=once)
         return self.exit_code if once else code
-

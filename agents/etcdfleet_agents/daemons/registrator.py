@@ -357,4 +357,3 @@ class Registrator(DockerEventsDaemon):
     @classmethod
     def add_arguments(cls, parser):
         add_arguments(parser)
-

@@ -19,7 +19,6 @@ def digest(text):
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
 
-
 class ApplyResult(NamedTuple):
     """What ``Updater.apply`` did.
 

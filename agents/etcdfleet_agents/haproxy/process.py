@@ -35,7 +35,6 @@ def _one_line(text, limit=_MAX_OUTPUT):
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-
 class Haproxy(object):
     """One HAProxy configuration file and the commands that check and reload it.
 

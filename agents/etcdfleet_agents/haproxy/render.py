@@ -23,7 +23,6 @@ class TemplateError(HaproxyError):
     """The template is missing, unreadable, not valid Jinja2, or failed while rendering."""
 
 
-
 def haproxy_quote(value):
     """Quote one word for an HAProxy configuration line.
 
@@ -43,7 +42,6 @@ def haproxy_ident(text):
     ``_.:-`` become ``_``."""
     result = _IDENT_BAD.sub("_", str(text))
     return result or "_"
-
 
 
 class Template(object):

@@ -373,7 +373,6 @@ def container_services(container, options):
     return ContainerServices(services, skipped)
 
 
-
 def published_backend(container, port, proto='tcp', advertise_ip=None, use_binding_ip=True):
     """Where one container port is reachable from other nodes right now.
 

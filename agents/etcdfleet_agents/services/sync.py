@@ -55,4 +55,3 @@ def plan_sync(services, existing, hostname, prefix=DEFAULT_PREFIX, style='plain'
     changed = [k for k in put if current.get(k) != put[k]]
     delete = [k for k in owned_keys(current, hostname, prefix) if k not in wanted]
     return SyncPlan(put, changed, delete, conflicts)
-

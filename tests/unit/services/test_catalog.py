@@ -111,7 +111,7 @@ class TestCatalog:
 
     def test_bytes_keys_and_values(self):
         catalog = build_catalog([(b'/services/web/n1:web:80', b'10.0.0.1:80'),
-                                     (b'/services/web/\xff', b'10.0.0.2:80')])
+                                 (b'/services/web/\xff', b'10.0.0.2:80')])
         assert catalog.backends('web') == [Backend('10.0.0.1', 80)]
         assert owned_keys([b'/services/web/n1:web:80'], 'n1') == ['/services/web/n1:web:80']
 
@@ -133,7 +133,7 @@ class TestCatalog:
 class TestExposures:
     def test_explicit_list(self):
         config = parse_exposures([{'name': 'centos', 'port': 8000},
-                                      {'name': 'api', 'port': '9000', 'mode': 'http', 'balance': 'leastconn'}])
+                                  {'name': 'api', 'port': '9000', 'mode': 'http', 'balance': 'leastconn'}])
         exposures, warnings = select_exposures(config, ['centos'])
         assert warnings == []
         assert exposures == [

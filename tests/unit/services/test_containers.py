@@ -349,7 +349,6 @@ class TestMetadataHelpers:
         assert settings == {'name': 'g'} and from_port == set()
 
 
-
 class TestOwnedIds:
     def test_every_generated_id_is_recognized_as_owned(self):
         descs = [

@@ -106,7 +106,7 @@ class TestInspect:
 
     def test_sparse_document(self):
         desc = container_from_inspect({'Name': '/bare', 'Config': {'Labels': None, 'Env': None},
-                                           'NetworkSettings': {'Ports': None}})
+                                       'NetworkSettings': {'Ports': None}})
         assert desc['labels'] == {} and desc['env'] == [] and desc['ports'] == []
         assert reasons(container_services(desc, OPTS)) == ['no exposed or published ports']
         with pytest.raises(ValueError):

@@ -66,15 +66,15 @@ class TestPlanSync:
     def test_custom_prefix(self):
         wanted = self.services(container(name='a'))
         plan = plan_sync(wanted, [('/svc/old/core-01:xx:1', '1.1.1.1:1'),
-                                      ('/services/old/core-01:xx:1', '1.1.1.1:1')],
-                             'core-01', prefix='/svc')
+                                  ('/services/old/core-01:xx:1', '1.1.1.1:1')],
+                         'core-01', prefix='/svc')
         assert list(plan.put) == ['/svc/nginx/core-01:a:80']
         assert plan.delete == ['/svc/old/core-01:xx:1']
 
     def test_conflicting_services_keep_first(self):
         one = container_services(container(name='a', labels={'SERVICE_ID': 'shared'}), OPTS).services
         two = container_services(container(name='b', labels={'SERVICE_ID': 'shared'},
-                                               ports=[published(80, 32999)]), OPTS).services
+                                           ports=[published(80, 32999)]), OPTS).services
         plan = plan_sync(two + one, [], 'core-01')
         assert plan.put == {'/services/nginx/shared': '10.10.0.11:32768'}
         assert len(plan.conflicts) == 1 and '/services/nginx/shared' in plan.conflicts[0]

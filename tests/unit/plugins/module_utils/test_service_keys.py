@@ -132,7 +132,6 @@ class TestServiceIds:
             text = service_id('core-02', 'kappa-test-3', 8000, proto)
             assert parse_service_id(text) == ('core-02', 'kappa-test-3', 8000, proto)
 
-
     def test_owned_keys(self):
         keys = [
             '/services/centos/core-01:kappa-test-1:8000',
