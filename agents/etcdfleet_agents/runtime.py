@@ -57,6 +57,14 @@ def error_text(exc, limit=300):
     return text if len(text) <= limit else text[:limit] + "..."
 
 
+def close_quietly(resource):
+    """Close a client, stream or store on the way out; a failure to close changes nothing."""
+    try:
+        resource.close()
+    except Exception:  # pylint: disable=broad-except
+        pass
+
+
 def env_setting(environ, prefix, name, default=None):
     """The stripped value of ``<prefix><name>`` in ``environ``; ``default`` when unset or empty."""
     value = environ.get(prefix + name)

@@ -35,7 +35,7 @@ from etcdfleet_agents.docker.events import (
     inspect_or_none,
 )
 from etcdfleet_agents.docker.inspect import container_from_inspect
-from etcdfleet_agents.runtime import Backoff, error_text
+from etcdfleet_agents.runtime import Backoff, close_quietly, error_text
 from etcdfleet_agents.services.containers import published_backend
 from etcdfleet_agents.services.options import (
     address_arg,
@@ -199,10 +199,7 @@ class Announcer(DockerEventsDaemon):
                 self.log.warning("could not withdraw %s on stop (it expires within %ds): %s", self.key,
                                  self.ttl, error_text(exc))
         self.value = None
-        try:
-            self.store.close()
-        except Exception:  # pylint: disable=broad-except
-            pass
+        close_quietly(self.store)
 
     @classmethod
     def add_arguments(cls, parser):

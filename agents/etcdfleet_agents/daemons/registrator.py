@@ -42,7 +42,7 @@ from etcdfleet_agents.docker.events import (
     short_id,
 )
 from etcdfleet_agents.docker.inspect import container_from_inspect
-from etcdfleet_agents.runtime import Backoff, env_flag, env_setting, error_text
+from etcdfleet_agents.runtime import Backoff, close_quietly, env_flag, env_setting, error_text
 from etcdfleet_agents.services.containers import RegistratorOptions, container_services
 from etcdfleet_agents.services.options import (
     address_arg,
@@ -349,10 +349,7 @@ class Registrator(DockerEventsDaemon):
             else:
                 self.log.info("leaving %d key(s) in place (no TTL)", len(keys))
         self.registered = {}
-        try:
-            self.store.close()
-        except Exception:  # pylint: disable=broad-except
-            pass
+        close_quietly(self.store)
 
     @classmethod
     def add_arguments(cls, parser):

@@ -21,7 +21,7 @@ except ImportError as _exc:  # pragma: no cover - exercised on hosts without pyt
     HAS_DOCKER = False
     DOCKER_IMPORT_ERROR = _exc
 
-from etcdfleet_agents.runtime import Backoff, error_text
+from etcdfleet_agents.runtime import Backoff, close_quietly, error_text
 
 EVENT_ACTIONS = ("start", "restart", "die", "stop", "kill", "destroy", "rename", "health_status",
                  "pause", "unpause")
@@ -78,10 +78,7 @@ class DockerEventSource(threading.Thread):
             stream = self._stream
             self._stream = None
         if stream is not None:
-            try:
-                stream.close()
-            except Exception:  # pylint: disable=broad-except
-                pass
+            close_quietly(stream)
 
     def run(self):
         backoff = Backoff()
@@ -121,10 +118,7 @@ class DockerEventSource(threading.Thread):
             finally:
                 self.close()
                 if client is not None:
-                    try:
-                        client.close()
-                    except Exception:  # pylint: disable=broad-except
-                        pass
+                    close_quietly(client)
 
     def _dispatch(self, event):
         if not isinstance(event, dict) or event.get("Type", "container") != "container":
