@@ -31,7 +31,7 @@ from haproxy_harness import (Backend, HaproxyProcess, WatcherProcess, http_get, 
 from registrator_helpers import published_port  # noqa: E402
 
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.etcd import EtcdClient  # noqa: E402
-from etcdfleet_agents.haproxy import runtime_command  # noqa: E402
+from etcdfleet_agents.haproxy.process import runtime_command  # noqa: E402
 
 IMAGE = os.environ.get('ETCDFLEET_WORKLOAD_IMAGE', 'etcdfleet/busybox:latest')
 

@@ -4,4 +4,10 @@
 They run on the cluster's machines as systemd services, installed by the role
 ``etcdfleet.cluster.node_runtime`` under /usr/lib/etcdfleet together with the collection's
 ``plugins/module_utils`` library, which they import for etcd, unit files and service keys.
+
+Entry modules (``python3 -m etcdfleet_agents.<name>``): registrator, announce, discover,
+ambassador, fleet, fleetctl. The service daemons' logic is in ``daemons/``; their edges are
+folders: ``docker/`` (Docker API, events, inspect), ``store/`` (the service store interface and
+its etcd and in-memory backends), ``haproxy/`` (render, check, install, reload) and ``services/``
+(the service model). ``runtime.py`` holds what every daemon shares (settings, logging, the loop).
 """

@@ -1,5 +1,5 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""What every node daemon shares: settings from the environment, logging, signals, backoff.
+"""What every node daemon shares: settings, logging, signals, backoff.
 
 A daemon is a subclass of ``Daemon`` that implements ``run_once()`` (one reconcile pass, used by
 tests and by ``--once``) and ``serve()`` (the event-driven loop, returning when ``self.stopping``
@@ -13,9 +13,17 @@ environment: ETCDFLEET_ENDPOINTS (comma separated), ETCDFLEET_API_VERSION (v2 or
 ETCDFLEET_CA_CERT, ETCDFLEET_CLIENT_CERT, ETCDFLEET_CLIENT_KEY, ETCDFLEET_USERNAME,
 ETCDFLEET_PASSWORD and ETCDFLEET_TIMEOUT. The clients of one daemon share an EndpointHealth: a
 member one of them found unreachable is tried last by all of them for a while.
+
+Settings: a setting that cannot work raises ``SettingsError`` (a ValueError) with a message
+naming the setting and the value. ``cli()`` (every daemon's entry point) reports it, like any
+ValueError, RuntimeError or EtcdError raised while the daemon is set up, as one line
+``<daemon>: <message>`` on stderr and exits with status 2, never with a traceback.
+``read_settings_file()`` reads a JSON settings file, ``read_env_file()`` a systemd
+EnvironmentFile, ``env_setting()`` / ``env_flag()`` one ``<PREFIX><NAME>`` variable.
 """
 
 import argparse
+import json
 import logging
 import os
 import random
@@ -36,6 +44,64 @@ CLIENT_SETTINGS = {
     "password": "PASSWORD",
     "timeout": "TIMEOUT",
 }
+
+
+class SettingsError(ValueError):
+    """A setting that cannot work: missing or unreadable file, bad JSON, bad value (the message
+    names the setting and the value)."""
+
+
+def error_text(exc, limit=300):
+    """An exception's message on one line, cut at ``limit`` characters (for log lines)."""
+    text = str(exc).replace("\n", " ")
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def close_quietly(resource):
+    """Close a client, stream or store on the way out; a failure to close changes nothing."""
+    try:
+        resource.close()
+    except Exception:  # pylint: disable=broad-except
+        pass
+
+
+def env_setting(environ, prefix, name, default=None):
+    """The stripped value of ``<prefix><name>`` in ``environ``; ``default`` when unset or empty."""
+    value = environ.get(prefix + name)
+    return default if value is None or value.strip() == "" else value.strip()
+
+
+def env_flag(environ, prefix, name):
+    """True when ``<prefix><name>`` is 1, true, yes or on."""
+    return (env_setting(environ, prefix, name, "") or "").lower() in ("1", "true", "yes", "on")
+
+
+def read_settings_file(path):
+    """The JSON document of a settings file; SettingsError when it cannot be read or parsed."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except OSError as exc:
+        raise SettingsError("cannot read the settings file %s: %s" % (path, exc.strerror or exc))
+    except ValueError as exc:
+        raise SettingsError("settings file %s is not valid JSON: %s" % (path, exc))
+
+
+def read_env_file(path, base=None):
+    """``base`` (default os.environ) plus the ``KEY=VALUE`` lines of ``path`` (systemd
+    EnvironmentFile syntax without line continuations; quotes around a value are removed)."""
+    environ = dict(os.environ if base is None else base)
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            line = line.strip()
+            if not line or line.startswith(("#", ";")) or "=" not in line:
+                continue
+            key, value = line.split("=", 1)
+            value = value.strip()
+            if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+                value = value[1:-1]
+            environ[key.strip()] = value
+    return environ
 
 
 def client_settings(environ=None):
@@ -176,6 +242,6 @@ def cli(daemon_class, argv=None, environ=None):
     """Like ``main``, but a setting that cannot work is reported in one line, not a traceback."""
     try:
         return main(daemon_class, argv=argv, environ=environ)
-    except (ValueError, RuntimeError, EtcdError) as exc:
+    except (SettingsError, ValueError, RuntimeError, EtcdError) as exc:
         sys.stderr.write("%s: %s\n" % (daemon_class.name, exc))
         return 2

@@ -27,7 +27,7 @@ from haproxy_harness import (TEMPLATE, HaproxyProcess, WatcherProcess, haproxy_b
                              watcher_settings)
 
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.etcd import EtcdClient
-from etcdfleet_agents.haproxy import runtime_command
+from etcdfleet_agents.haproxy.process import runtime_command
 
 
 @pytest.fixture

@@ -16,11 +16,14 @@ import time
 import pytest
 
 from etcdfleet_agents import announce
-from etcdfleet_agents.ambassador import Ambassador, ambassador_settings, parse_listen
-from etcdfleet_agents.discover import SettingsError, build_context, load_settings
+from etcdfleet_agents.daemons import announcer
+from etcdfleet_agents.daemons.ambassador import Ambassador, ambassador_settings, parse_listen
+from etcdfleet_agents.daemons.discover import load_settings
+from etcdfleet_agents.haproxy.render import build_context
+from etcdfleet_agents.runtime import SettingsError
+from etcdfleet_agents.services.catalog import build_catalog
+from etcdfleet_agents.store.etcd import EtcdServiceStore
 from registrator_fakes import FakeDocker, FakeStore
-
-from ansible_collections.etcdfleet.cluster.plugins.module_utils.services import build_catalog
 
 NODE = '10.0.0.5'
 
@@ -94,10 +97,11 @@ def test_haproxy_ending_stops_the_ambassador():
 # -- announcer -------------------------------------------------------------------------------------
 
 def make_announcer(store, docker, container, *argv):
-    parser = announce.add_arguments(argparse.ArgumentParser())
+    parser = announcer.add_arguments(argparse.ArgumentParser())
     args = parser.parse_args(['--service', 'redis-A', '--container', container, '--port', '6379',
                               '--id', 'redis.service', '--advertise-ip', NODE, '--ttl', '6'] + list(argv))
-    return announce.Announcer(args=args, environ={}, etcd=store.client(), docker_factory=lambda: docker)
+    return announcer.Announcer(args=args, environ={}, store=EtcdServiceStore(store.client()),
+                               docker_factory=lambda: docker)
 
 
 KEY = '/services/redis-A/redis.service'

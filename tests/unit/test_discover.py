@@ -19,22 +19,12 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils.etcd import (
     EtcdKeyNotFound,
     EtcdNode,
 )
-from etcdfleet_agents import discover
-from etcdfleet_agents.etcd_mirror import PrefixMirror, WatchFailed
-from etcdfleet_agents.haproxy import (
-    INVALID,
-    RELOAD_FAILED,
-    RELOADED,
-    RENDER_FAILED,
-    UNCHANGED,
-    ConfigInvalid,
-    ReloadFailed,
-    Template,
-    TemplateError,
-    Updater,
-    haproxy_ident,
-    haproxy_quote,
-)
+from etcdfleet_agents.daemons import discover
+from etcdfleet_agents.haproxy.apply import INVALID, RELOAD_FAILED, RELOADED, RENDER_FAILED, UNCHANGED, Updater
+from etcdfleet_agents.haproxy.process import ConfigInvalid, ReloadFailed
+from etcdfleet_agents.haproxy.render import Template, TemplateError, haproxy_ident, haproxy_quote
+from etcdfleet_agents.runtime import SettingsError
+from etcdfleet_agents.store.etcd_mirror import PrefixMirror, WatchFailed
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TEMPLATE = os.path.join(ROOT, 'roles', 'docker_discover', 'files', 'haproxy.cfg.j2')
@@ -97,17 +87,17 @@ def test_defaults_fill_everything():
     ({'default_mode': 'udp'}, "default_mode must be one of http, tcp, got 'udp'"),
 ])
 def test_bad_settings_are_named(data, message):
-    with pytest.raises(discover.SettingsError) as error:
+    with pytest.raises(SettingsError) as error:
         discover.load_settings(data=data)
     assert message in str(error.value)
 
 
 def test_settings_file_errors(tmp_path):
-    with pytest.raises(discover.SettingsError, match='cannot read the settings file'):
+    with pytest.raises(SettingsError, match='cannot read the settings file'):
         discover.load_settings(str(tmp_path / 'missing.json'))
     bad = tmp_path / 'bad.json'
     bad.write_text('{"services": [')
-    with pytest.raises(discover.SettingsError, match='is not valid JSON'):
+    with pytest.raises(SettingsError, match='is not valid JSON'):
         discover.load_settings(str(bad))
 
 
@@ -266,7 +256,7 @@ def test_template_is_read_again_on_every_render(tmp_path):
 # -- the update logic -----------------------------------------------------------------------------
 
 class RecordingHaproxy(object):
-    """Stands in for etcdfleet_agents.haproxy.Haproxy: keeps the live text in memory, records calls."""
+    """Stands in for etcdfleet_agents.haproxy.process.Haproxy: keeps the live text in memory, records calls."""
 
     def __init__(self, live=None):
         self.live = live

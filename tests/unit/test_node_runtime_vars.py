@@ -2,8 +2,9 @@
 # Copyright (c) etcdfleet maintainers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""The node_runtime role's etcd URLs, rendered by ansible-playbook from the role's own defaults
-and vars: given endpoints, the URLs the etcd role recorded, or the members' addresses."""
+"""The node_runtime role's vars, rendered by ansible-playbook from the role's own defaults and
+vars: the etcd URLs (given endpoints, the URLs the etcd role recorded, or the members'
+addresses) and the files installed on the nodes (the library and the whole daemon package tree)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pathlib
 import subprocess
 import sys
 
+import pytest
 import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -48,6 +50,10 @@ def playbook(role, out):
             task['vars'] = overrides
         return task
 
+    sources_task = {'ansible.builtin.copy': {'content': '{{ node_runtime_sources | to_json }}',
+                                             'dest': '%s/sources.json' % out, 'mode': '0644'},
+                    'vars': {'role_path': str(role)}}
+
     def on_members(facts):
         return {'hosts': 'etcd', 'gather_facts': False, 'tasks': [{'ansible.builtin.set_fact': facts}]}
 
@@ -57,26 +63,67 @@ def playbook(role, out):
 
     return yaml.safe_dump([
         on_members({'default_ipv4': {'address': '{{ member_ip }}'}, 'cacheable': True}),
-        on_localhost([urls_task(name, overrides) for name, overrides in CASES]),
+        on_localhost([urls_task(name, overrides) for name, overrides in CASES] + [sources_task]),
         on_members({'etcd_client_url_fact': 'http://{{ inventory_hostname }}.example.com:2379'}),
         on_localhost([urls_task('recorded')]),
     ])
 
 
-def test_etcd_urls(tmp_path):
-    (tmp_path / 'inventory.yml').write_text(INVENTORY)
-    (tmp_path / 'playbook.yml').write_text(playbook(ROLE, tmp_path))
+@pytest.fixture(scope='module')
+def rendered(tmp_path_factory):
+    """The directory the playbook wrote the rendered variables to (one run for the module)."""
+    out = tmp_path_factory.mktemp('node_runtime_vars')
+    (out / 'inventory.yml').write_text(INVENTORY)
+    (out / 'playbook.yml').write_text(playbook(ROLE, out))
     command = os.path.join(os.path.dirname(sys.executable), 'ansible-playbook')
     env = dict(os.environ, ANSIBLE_NOCOLOR='1', ANSIBLE_LOCALHOST_WARNING='0')
-    proc = subprocess.run([command, '-i', str(tmp_path / 'inventory.yml'), str(tmp_path / 'playbook.yml')],
+    proc = subprocess.run([command, '-i', str(out / 'inventory.yml'), str(out / 'playbook.yml')],
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True,
-                          env=env, cwd=str(tmp_path), timeout=120, check=False)
+                          env=env, cwd=str(out), timeout=120, check=False)
     assert proc.returncode == 0, proc.stdout
+    return out
 
+
+def test_etcd_urls(rendered):
     def urls(name):
-        return json.loads((tmp_path / name).read_text())
+        return json.loads((rendered / name).read_text())
 
     assert urls('addresses.json') == ['http://10.0.0.1:2379', 'http://10.0.0.2:2379']
     assert urls('tls.json') == ['https://10.0.0.1:4001', 'https://10.0.0.2:4001']
     assert urls('given.json') == ['https://etcd.example.com:2379']
     assert urls('recorded.json') == ['http://m1.example.com:2379', 'http://m2.example.com:2379']
+
+
+def installed_tree(sources):
+    """``{installed path: source path}`` of every file node_runtime copies, relative to the
+    repository (sources) and to node_runtime_dir (installed paths)."""
+    tree = {}
+    for entry in sources:
+        assert entry['dest'].startswith('/usr/lib/etcdfleet/'), entry['dest']
+        for source in entry['files']:
+            source = os.path.relpath(os.path.normpath(source), str(ROOT))
+            installed = os.path.relpath(entry['dest'], '/usr/lib/etcdfleet') + '/' + os.path.basename(source)
+            assert installed not in tree, installed
+            tree[installed] = source
+    return tree
+
+
+def test_sources_copy_the_whole_daemon_package(rendered):
+    """Every module of agents/etcdfleet_agents, subpackages included, lands at the same place
+    under node_runtime_dir, and the library next to it (the nodes import both from there)."""
+    tree = installed_tree(json.loads((rendered / 'sources.json').read_text()))
+    expected = {}
+    for base, dirs, files in os.walk(str(ROOT / 'agents')):
+        dirs[:] = [d for d in dirs if d != '__pycache__']
+        for name in files:
+            if name.endswith('.py'):
+                source = os.path.relpath(os.path.join(base, name), str(ROOT))
+                expected[os.path.relpath(source, 'agents')] = source
+    for name in os.listdir(str(ROOT / 'plugins' / 'module_utils')):
+        if name.endswith('.py'):
+            expected['ansible_collections/etcdfleet/cluster/plugins/module_utils/' + name] = \
+                'plugins/module_utils/' + name
+    assert tree == expected
+    # the subpackages are there, not only the top-level modules
+    assert tree['etcdfleet_agents/store/etcd.py'] == 'agents/etcdfleet_agents/store/etcd.py'
+    assert tree['etcdfleet_agents/registrator.py'] == 'agents/etcdfleet_agents/registrator.py'

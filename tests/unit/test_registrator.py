@@ -11,7 +11,10 @@ import time
 
 import pytest
 
-from etcdfleet_agents import registrator as reg
+from etcdfleet_agents import registrator
+from etcdfleet_agents.daemons import registrator as reg
+from etcdfleet_agents.services import options
+from etcdfleet_agents.store.etcd import EtcdServiceStore
 from registrator_fakes import FakeDocker, FakeStore
 
 NODE = '10.0.0.5'
@@ -20,7 +23,7 @@ NODE = '10.0.0.5'
 def make_agent(store, docker, *argv, environ=None):
     parser = reg.add_arguments(argparse.ArgumentParser(), environ or {})
     args = parser.parse_args(['--hostname', 'node-1', '--advertise-ip', NODE] + list(argv))
-    return reg.Registrator(args=args, environ={}, etcd=store.client(), docker_factory=lambda: docker)
+    return reg.Registrator(args=args, environ={}, store=EtcdServiceStore(store.client()), docker_factory=lambda: docker)
 
 
 def wait_for(condition, timeout=5.0, what='condition'):
@@ -76,7 +79,7 @@ def test_bad_settings_are_named(argv, environ, fragment, capsys):
 def test_cli_reports_unusable_settings_in_one_line(capsys, monkeypatch):
     monkeypatch.setattr(reg, 'detect_advertise_ip', lambda endpoints: None)
     environ = {'ETCDFLEET_ENDPOINTS': 'http://127.0.0.1:9', 'ETCDFLEET_API_VERSION': 'v3'}
-    code = reg.cli(['--once', '--hostname', 'n1'], environ=environ)
+    code = registrator.cli(['--once', '--hostname', 'n1'], environ=environ)
     assert code == 2
     err = capsys.readouterr().err
     assert err == 'registrator: cannot find an address to advertise: set --advertise-ip\n'
@@ -89,21 +92,21 @@ def test_advertise_ip_defaults_to_the_address_towards_etcd(monkeypatch):
         asked.append(host)
         return {'10.0.0.1': '127.0.0.1', '192.0.2.1': '10.9.8.7'}.get(host, '10.20.0.4')
 
-    monkeypatch.setattr(reg, 'route_source_address', route)
-    assert reg.detect_advertise_ip(['http://10.30.0.1:2379']) == '10.20.0.4'
+    monkeypatch.setattr(options, 'route_source_address', route)
+    assert options.detect_advertise_ip(['http://10.30.0.1:2379']) == '10.20.0.4'
     # a loopback answer says nothing about the cluster network: the default route decides
     asked[:] = []
-    assert reg.detect_advertise_ip(['http://10.0.0.1:2379']) == '10.9.8.7'
+    assert options.detect_advertise_ip(['http://10.0.0.1:2379']) == '10.9.8.7'
     assert asked == ['10.0.0.1', '192.0.2.1']
-    monkeypatch.setattr(reg, 'route_source_address', lambda host, port=2379: '127.0.0.1')
-    assert reg.detect_advertise_ip(['http://127.0.0.1:2379']) is None
+    monkeypatch.setattr(options, 'route_source_address', lambda host, port=2379: '127.0.0.1')
+    assert options.detect_advertise_ip(['http://127.0.0.1:2379']) is None
     store = FakeStore('v3')
     args = reg.add_arguments(argparse.ArgumentParser(), {}).parse_args([])
     with pytest.raises(ValueError, match='set --advertise-ip'):
-        reg.Registrator(args=args, environ={}, etcd=store.client(), docker_factory=FakeDocker)
+        reg.Registrator(args=args, environ={}, store=EtcdServiceStore(store.client()), docker_factory=FakeDocker)
     # internal mode needs no node address
     args = reg.add_arguments(argparse.ArgumentParser(), {}).parse_args(['--internal'])
-    assert reg.Registrator(args=args, environ={}, etcd=store.client(), docker_factory=FakeDocker).options.internal
+    assert reg.Registrator(args=args, environ={}, store=EtcdServiceStore(store.client()), docker_factory=FakeDocker).options.internal
 
 
 # -- one container at a time ---------------------------------------------------------------------

@@ -1,68 +1,19 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""HAProxy driven by a Jinja2 template: render, check, install, reload.
+"""An HAProxy process and its configuration file: check, install, save server state, reload."""
 
-The one HAProxy mechanism of the node daemons (docker_discover's watcher; an ambassador can drive
-its own HAProxy instance with the same pieces):
-
-``Template``     a Jinja2 template file, read again on every render (so an edited file is used at
-                 the next change), with the filters ``haproxy_quote`` and ``haproxy_ident``.
-``Haproxy``      one HAProxy configuration file and the commands around it: ``check`` writes a
-                 candidate next to the live file and runs ``haproxy -c`` on it, ``install`` moves a
-                 checked candidate into place atomically, ``save_server_state`` dumps ``show
-                 servers state`` from the runtime socket into the ``server-state-file`` (so health
-                 state survives the reload), ``reload`` runs the reload command (by default
-                 ``systemctl reload-or-restart haproxy``: HAProxy's master-worker mode hands the
-                 listening sockets to the new worker, no connection is refused).
-``Updater``      render -> compare -> check -> install -> reload. A configuration that does not
-                 render or that ``haproxy -c`` rejects is never installed: the live one keeps
-                 serving and the result says why. A render equal to the live file reloads nothing.
-``MasterWorker`` an ``Haproxy`` whose process is the daemon's own child (``haproxy -W``, for a
-                 daemon that owns its HAProxy instead of the node's haproxy.service): its first
-                 reload starts it, later ones send SIGUSR2 (the master hands the listening sockets
-                 to the new worker), ``stop`` ends it.
-
-Nothing here logs: ``Updater.apply`` returns an ``ApplyResult`` and the daemon writes one line.
-"""
-
-import hashlib
 import os
-import re
 import signal
 import socket
 import subprocess
 import tempfile
 import threading
-from typing import NamedTuple, Optional
 
-try:
-    import jinja2
-    HAS_JINJA2 = True
-    JINJA2_IMPORT_ERROR = None
-except ImportError as _exc:  # pragma: no cover - depends on the host
-    jinja2 = None
-    HAS_JINJA2 = False
-    JINJA2_IMPORT_ERROR = _exc
+from etcdfleet_agents.haproxy.render import HaproxyError
 
 DEFAULT_BINARY = "haproxy"
 DEFAULT_RELOAD_COMMAND = ("systemctl", "reload-or-restart", "haproxy.service")
 
-# Results of Updater.apply
-UNCHANGED = "unchanged"
-RELOADED = "reloaded"
-RENDER_FAILED = "render-failed"
-INVALID = "invalid"
-RELOAD_FAILED = "reload-failed"
-
-_IDENT_BAD = re.compile(r"[^A-Za-z0-9_.:-]")
 _MAX_OUTPUT = 2000
-
-
-class HaproxyError(Exception):
-    """Base of the errors of this module; ``str()`` is a one-line message."""
-
-
-class TemplateError(HaproxyError):
-    """The template is missing, unreadable, not valid Jinja2, or failed while rendering."""
 
 
 class ConfigInvalid(HaproxyError):
@@ -82,70 +33,6 @@ class ReloadFailed(HaproxyError):
 def _one_line(text, limit=_MAX_OUTPUT):
     text = " | ".join(line.strip() for line in (text or "").splitlines() if line.strip())
     return text if len(text) <= limit else text[:limit] + "..."
-
-
-def haproxy_quote(value):
-    """Quote one word for an HAProxy configuration line.
-
-    Single quotes keep everything literal; a value containing a single quote is written in double
-    quotes with ``\\``, ``"`` and ``$`` escaped. Newlines cannot be written and raise ValueError.
-    """
-    text = str(value)
-    if "\n" in text or "\r" in text or "\x00" in text:
-        raise ValueError("a value written into the HAProxy configuration must be one line: %r" % text)
-    if "'" not in text:
-        return "'%s'" % text
-    return '"%s"' % text.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$")
-
-
-def haproxy_ident(text):
-    """``text`` as an HAProxy proxy or server name: characters other than letters, digits and
-    ``_.:-`` become ``_``."""
-    result = _IDENT_BAD.sub("_", str(text))
-    return result or "_"
-
-
-def digest(text):
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
-
-
-class Template(object):
-    """A Jinja2 template file rendered with strict undefined variables."""
-
-    def __init__(self, path):
-        self.path = path
-
-    def source(self):
-        try:
-            with open(self.path, encoding="utf-8") as handle:
-                return handle.read()
-        except OSError as exc:
-            raise TemplateError("cannot read the template %s: %s" % (self.path, exc.strerror or exc))
-        except UnicodeDecodeError as exc:
-            raise TemplateError("template %s is not UTF-8 text: %s" % (self.path, exc))
-
-    def render(self, context):
-        if not HAS_JINJA2:
-            raise TemplateError("the Python library jinja2 (Debian: python3-jinja2) is required: %s"
-                                % JINJA2_IMPORT_ERROR)
-        source = self.source()
-        env = jinja2.Environment(undefined=jinja2.StrictUndefined, trim_blocks=True,
-                                 lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
-        env.filters["haproxy_quote"] = haproxy_quote
-        env.filters["haproxy_ident"] = haproxy_ident
-        try:
-            template = env.from_string(source)
-        except jinja2.TemplateSyntaxError as exc:
-            raise TemplateError("template %s line %s: %s" % (self.path, exc.lineno, exc.message))
-        try:
-            text = template.render(**context)
-        except jinja2.TemplateError as exc:
-            raise TemplateError("template %s failed to render: %s" % (self.path, exc))
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            raise TemplateError("template %s failed to render: %s: %s" % (self.path, type(exc).__name__, exc))
-        if not text.endswith("\n"):
-            text += "\n"
-        return text
 
 
 class Haproxy(object):
@@ -203,7 +90,7 @@ class Haproxy(object):
             os.chmod(candidate, 0o644)
             code, output = self._run([self.binary, "-c", "-f", candidate])
         except BaseException:
-            _unlink(candidate)
+            remove_file(candidate)
             raise
         if code != 0:
             os.replace(candidate, self.rejected_path)
@@ -217,7 +104,7 @@ class Haproxy(object):
     def install(self, candidate):
         """Move a checked candidate over the live file (atomic rename)."""
         os.replace(candidate, self.config_path)
-        _unlink(self.rejected_path)
+        remove_file(self.rejected_path)
 
     def save_server_state(self):
         """Dump the running servers' state into ``server_state_file``; returns False (and leaves
@@ -233,7 +120,7 @@ class Haproxy(object):
         if not data.startswith("1\n") and not data.startswith("1\r\n"):
             # The dump starts with its format version; anything else is an error message.
             return False
-        _write_atomic(self.server_state_file, data)
+        write_atomic(self.server_state_file, data)
         return True
 
     def reload(self):
@@ -331,14 +218,14 @@ def runtime_command(path, command, timeout=5.0):
     return b"".join(chunks).decode("utf-8", "replace")
 
 
-def _unlink(path):
+def remove_file(path):
     try:
         os.unlink(path)
     except OSError:
         pass
 
 
-def _write_atomic(path, text):
+def write_atomic(path, text):
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
     try:
@@ -347,72 +234,5 @@ def _write_atomic(path, text):
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     except BaseException:
-        _unlink(tmp)
+        remove_file(tmp)
         raise
-
-
-class ApplyResult(NamedTuple):
-    """What ``Updater.apply`` did.
-
-    action   unchanged | reloaded | render-failed | invalid | reload-failed
-    message  one line saying why (errors) or what (reload), empty when unchanged
-    digest   short hash of the rendered text (None when it did not render)
-    state_saved  whether server state was saved before the reload
-    """
-    action: str
-    message: str = ""
-    digest: Optional[str] = None
-    state_saved: bool = False
-
-    @property
-    def ok(self):
-        return self.action in (UNCHANGED, RELOADED)
-
-
-class Updater(object):
-    """Turns a template context into a running HAProxy configuration, safely.
-
-    A failed reload is retried at the next ``apply`` even when the render is unchanged.
-    """
-
-    def __init__(self, template, haproxy):
-        self.template = template
-        self.haproxy = haproxy
-        self.reload_pending = False
-
-    def render(self, context):
-        return self.template.render(context)
-
-    def check(self, context):
-        """Render and check without installing; returns the text or raises TemplateError /
-        ConfigInvalid (the candidate is removed either way)."""
-        text = self.render(context)
-        candidate = self.haproxy.check(text)
-        _unlink(candidate)
-        return text
-
-    def apply(self, context):
-        try:
-            text = self.render(context)
-        except TemplateError as exc:
-            return ApplyResult(RENDER_FAILED, str(exc))
-        text_digest = digest(text)
-        if text == self.haproxy.current() and not self.reload_pending:
-            return ApplyResult(UNCHANGED, "", text_digest)
-        try:
-            candidate = self.haproxy.check(text)
-        except ConfigInvalid as exc:
-            return ApplyResult(INVALID, "%s (rejected file: %s)" % (exc, exc.path), text_digest)
-        self.haproxy.install(candidate)
-        saved = False
-        try:
-            saved = self.haproxy.save_server_state()
-        except OSError:
-            saved = False
-        try:
-            self.haproxy.reload()
-        except ReloadFailed as exc:
-            self.reload_pending = True
-            return ApplyResult(RELOAD_FAILED, str(exc), text_digest, saved)
-        self.reload_pending = False
-        return ApplyResult(RELOADED, "", text_digest, saved)
