@@ -48,11 +48,6 @@ class EtcdKeyKeeper(object):
         self._keys = {}
 
     @property
-    def id(self):
-        """The id of the etcd v3 lease holding the keys (None before the first write, and on v2)."""
-        return self.lease_id
-
-    @property
     def keys(self):
         """``{key: value}`` of every key kept alive."""
         return dict(self._keys)
@@ -163,6 +158,3 @@ class EtcdKeyKeeper(object):
         self.lease_id = None
         return keys
 
-
-# the name this class had before: keep it for callers that import it
-EtcdLease = EtcdKeyKeeper

@@ -110,7 +110,7 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_http impor
     EndpointUnavailable,
     make_ssl_context,
 )
-from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_key_keeper import EtcdKeyKeeper, EtcdLease
+from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_key_keeper import EtcdKeyKeeper
 from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_lock import EtcdLock
 from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_v2 import (
     HAS_PYTHON_ETCD,
@@ -122,7 +122,7 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_v3 import 
 from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_watch_iter import follow_changes
 
 __all__ = [
-    'EtcdClient', 'EndpointHealth', 'EtcdLock', 'EtcdKeyKeeper', 'EtcdLease', 'EtcdNode', 'EtcdEvent', 'EtcdOp', 'EtcdError', 'EtcdUsageError',
+    'EtcdClient', 'EndpointHealth', 'EtcdLock', 'EtcdKeyKeeper', 'EtcdNode', 'EtcdEvent', 'EtcdOp', 'EtcdError', 'EtcdUsageError',
     'EtcdUnsupported', 'EtcdMissingLibrary', 'EtcdConnectionError', 'EtcdTLSError',
     'EtcdAuthError', 'EtcdServerError', 'EtcdKeyError', 'EtcdKeyNotFound', 'EtcdKeyExists',
     'EtcdNotAFile', 'EtcdNotADir', 'EtcdDirNotEmpty', 'EtcdCompareFailed', 'EtcdWatchTimeout',
@@ -568,4 +568,3 @@ class EtcdClient(object):
         return EtcdKeyKeeper(self, ttl)
 
     # the name key_keeper had before
-    lease = key_keeper

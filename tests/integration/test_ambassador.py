@@ -286,11 +286,11 @@ def test_announcer_leaves_a_key_written_elsewhere(etcd_server, api, client, cont
     wait_for(lambda: oracle.get(key) is not None, 10, what='the announcement')
     assert oracle.get(key).startswith('10.99.0.5:')
     with EtcdClient(endpoints=[etcd_server.url], api_version=api) as other:
-        lease = other.lease(30)
-        lease.put(key, '10.99.0.6:1234')
+        keeper = other.key_keeper(30)
+        keeper.put(key, '10.99.0.6:1234')
         assert running.stop() == 0
         assert oracle.get(key) == '10.99.0.6:1234'
-        lease.revoke()
+        keeper.revoke()
 
 
 def test_announcer_and_ambassador_end_to_end(etcd_server, api, containers, processes, tmp_path, prefix):

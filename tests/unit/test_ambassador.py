@@ -180,7 +180,7 @@ def test_stop_leaves_a_key_another_announcer_wrote(store, docker):
     cid = docker.add('redis.service', ports=[('6379/tcp', 49155)])
     agent = make_announcer(store, docker, cid)
     agent.announce('start')
-    other = store.client().lease(6)
+    other = store.client().key_keeper(6)
     other.put(KEY, '{"host": "10.0.0.6", "port": 49999}')
     agent.cleanup()
     assert store.values() == {KEY: '{"host": "10.0.0.6", "port": 49999}'}

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""EtcdLease: keys kept alive together, renewed without waking watchers (v2 and v3 semantics)."""
+"""EtcdKeyKeeper: keys kept alive together, renewed without waking watchers (v2 and v3 semantics)."""
 
 from __future__ import annotations
 
@@ -20,11 +20,11 @@ def store(request):
 
 def test_needs_a_ttl(store):
     with pytest.raises(EtcdUsageError, match='a lease needs a ttl'):
-        store.client().lease(None)
+        store.client().key_keeper(None)
 
 
 def test_put_keepalive_expiry(store):
-    lease = store.client().lease(10)
+    lease = store.client().key_keeper(10)
     lease.put('/s/a/h:c:80', '10.0.0.1:1')
     lease.put('/s/b/h:c:81', '10.0.0.1:2')
     assert store.values() == {'/s/a/h:c:80': '10.0.0.1:1', '/s/b/h:c:81': '10.0.0.1:2'}
@@ -44,7 +44,7 @@ def test_put_keepalive_expiry(store):
 
 def test_v3_uses_one_lease_and_one_request_per_keepalive():
     store = FakeStore('v3')
-    lease = store.client().lease(10)
+    lease = store.client().key_keeper(10)
     for port in range(20):
         lease.put('/s/a/h:c:%d' % (port + 1), '10.0.0.1:%d' % (port + 1))
     assert len(set(entry['lease'] for entry in store.keys.values())) == 1
@@ -56,7 +56,7 @@ def test_v3_uses_one_lease_and_one_request_per_keepalive():
 
 def test_v2_renews_each_key_with_refresh():
     store = FakeStore('v2')
-    lease = store.client().lease(10)
+    lease = store.client().key_keeper(10)
     lease.put('/s/a/h:c:80', 'x:1')
     lease.put('/s/a/h:c:81', 'x:2')
     store.calls[:] = []
@@ -65,7 +65,7 @@ def test_v2_renews_each_key_with_refresh():
 
 
 def test_lost_keys_are_written_again(store):
-    lease = store.client().lease(10)
+    lease = store.client().key_keeper(10)
     lease.put('/s/a/h:c:80', 'x:1')
     lease.put('/s/a/h:c:81', 'x:2')
     store.advance(11)          # etcd out of reach for longer than the TTL
@@ -80,7 +80,7 @@ def test_lost_keys_are_written_again(store):
 
 def test_put_after_the_v3_lease_expired_restores_every_key():
     store = FakeStore('v3')
-    lease = store.client().lease(10)
+    lease = store.client().key_keeper(10)
     lease.put('/s/a/h:c:80', 'x:1')
     store.advance(11)
     lease.put('/s/a/h:c:81', 'x:2')
@@ -91,7 +91,7 @@ def test_put_after_the_v3_lease_expired_restores_every_key():
 def test_keep_takes_over_without_a_write_when_it_can(store):
     client = store.client()
     client.set('/s/a/h:c:80', 'x:1', ttl=10)    # left by an earlier run
-    lease = client.lease(10)
+    lease = client.key_keeper(10)
     node = client.get('/s/a/h:c:80')
     writes = len(store.writes())
     wrote = lease.keep('/s/a/h:c:80', 'x:1', node)
@@ -112,7 +112,7 @@ def test_keep_takes_over_without_a_write_when_it_can(store):
 
 
 def test_delete_and_revoke(store):
-    lease = store.client().lease(10)
+    lease = store.client().key_keeper(10)
     lease.put('/s/a/h:c:80', 'x:1')
     lease.put('/s/a/h:c:81', 'x:2')
     lease.put('/s/a/h:c:82', 'x:3')
@@ -125,7 +125,7 @@ def test_delete_and_revoke(store):
 
 
 def test_connection_errors_reach_the_caller(store):
-    lease = store.client().lease(10)
+    lease = store.client().key_keeper(10)
     lease.put('/s/a/h:c:80', 'x:1')
     store.down = True
     with pytest.raises(EtcdConnectionError):

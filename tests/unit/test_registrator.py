@@ -299,7 +299,7 @@ def test_ttl_zero_writes_plain_keys(store, docker):
     agent.run_once()
     store.advance(3600)
     assert store.values() == {'/services/nginx/node-1:web1:80': '10.0.0.5:32768'}
-    assert agent.lease is None
+    assert agent.keeper is None
 
 
 def test_conflicting_ids_are_reported(store, docker, caplog):

@@ -84,7 +84,7 @@ class Announcer(DockerEventsDaemon):
         self.style = args.value_style
         self.advertise_ip = args.advertise_ip or detect_advertise_ip(self.store.endpoints)
         self.ttl = args.ttl
-        self.lease = self.store.lease(self.ttl) if self.ttl else None
+        self.keeper = self.store.key_keeper(self.ttl) if self.ttl else None
         self.keepalive_interval = max(0.5, self.ttl / 3.0) if self.ttl else None
         self.value = None         # the value announced, None when nothing is
         self._why_not = None      # last reason logged for announcing nothing
@@ -105,14 +105,14 @@ class Announcer(DockerEventsDaemon):
             return None, str(exc)
 
     def _write(self, value):
-        if self.lease is not None:
-            self.lease.put(self.key, value)
+        if self.keeper is not None:
+            self.keeper.put(self.key, value)
         else:
             self.store.put(self.key, value)
 
     def _withdraw(self):
-        if self.lease is not None:
-            self.lease.revoke()
+        if self.keeper is not None:
+            self.keeper.revoke()
         elif self.value is not None:
             try:
                 self.store.delete(self.key, prev_value=self.value)
@@ -132,14 +132,14 @@ class Announcer(DockerEventsDaemon):
             self._why_not = why
             return None
         self._why_not = None
-        if value != self.value or (self.lease is not None and self.key not in self.lease):
+        if value != self.value or (self.keeper is not None and self.key not in self.keeper):
             self._write(value)
             self.log.info("announced %s = %s (%s)", self.key, value, reason)
             self.value = value
         return value
 
     def keepalive(self):
-        lost = self.lease.keepalive()
+        lost = self.keeper.keepalive()
         if lost:
             self.log.warning("announced %s again: it had expired", ", ".join(lost))
         return lost
@@ -165,7 +165,7 @@ class Announcer(DockerEventsDaemon):
                     retry_at = now + backoff.next_delay()
                     self.log.warning("announcing %s failed (%s): %s: %s; retrying in %.1fs", self.key, pending,
                                      type(exc).__name__, error_text(exc), retry_at - now)
-            if self.lease is not None and self.value is not None:
+            if self.keeper is not None and self.value is not None:
                 if next_keepalive is None:
                     next_keepalive = now + self.keepalive_interval
                 elif now >= next_keepalive:

@@ -128,7 +128,7 @@ class Registrator(DockerEventsDaemon):
         self.resync_interval = args.resync
         self.style = args.value_style
         self.deregister_on_stop = args.deregister_on_stop
-        self.lease = self.store.lease(self.ttl) if self.ttl else None
+        self.keeper = self.store.key_keeper(self.ttl) if self.ttl else None
         self.keepalive_interval = max(0.5, self.ttl / 3.0) if self.ttl else None
         self.registered = {}     # key -> value this agent maintains
         self.by_container = {}   # container id -> {key: value}
@@ -159,8 +159,8 @@ class Registrator(DockerEventsDaemon):
     # -- the store ------------------------------------------------------------------------------
     def _write(self, key, value, current=None):
         """Write (or take over) one key; True when etcd was written."""
-        if self.lease is not None:
-            return self.lease.keep(key, value, current)
+        if self.keeper is not None:
+            return self.keeper.keep(key, value, current)
         if current is not None and current.value == value:
             return False
         self.store.put(key, value)
@@ -168,8 +168,8 @@ class Registrator(DockerEventsDaemon):
 
     def _delete(self, key):
         self.registered.pop(key, None)
-        if self.lease is not None:
-            return self.lease.delete(key)
+        if self.keeper is not None:
+            return self.keeper.delete(key)
         return self.store.delete(key)
 
     def _read_prefix(self):
@@ -194,7 +194,7 @@ class Registrator(DockerEventsDaemon):
             self._delete(key)
             self.log.info("deregistered %s (container %s: %s)", key, cname, action)
         for key, value in sorted(wanted.items()):
-            if self.registered.get(key) != value or (self.lease is not None and key not in self.lease):
+            if self.registered.get(key) != value or (self.keeper is not None and key not in self.keeper):
                 self._write(key, value)
                 self.registered[key] = value
                 self.log.info("registered %s = %s (container %s: %s)", key, value, cname, action)
@@ -241,7 +241,7 @@ class Registrator(DockerEventsDaemon):
         for key, value in plan.put.items():
             current = existing.get(key)
             if (self.registered.get(key) == value and current is not None and current.value == value
-                    and (self.lease is None or key in self.lease)):
+                    and (self.keeper is None or key in self.keeper)):
                 continue
             wrote = self._write(key, value, current)
             self.registered[key] = value
@@ -262,7 +262,7 @@ class Registrator(DockerEventsDaemon):
         return plan
 
     def keepalive(self):
-        lost = self.lease.keepalive()
+        lost = self.keeper.keepalive()
         if lost:
             self.log.warning("re-registered %d key(s) that had expired: %s", len(lost), ", ".join(lost))
         return lost
@@ -277,7 +277,7 @@ class Registrator(DockerEventsDaemon):
         keepalive_backoff = Backoff(first=0.5, cap=max(1.0, (self.keepalive_interval or 3) / 2))
         now = time.monotonic()
         retry_at = now
-        next_keepalive = now + self.keepalive_interval if self.lease is not None else None
+        next_keepalive = now + self.keepalive_interval if self.keeper is not None else None
         next_resync = None
         while not self.stopping.is_set():
             now = time.monotonic()
@@ -335,8 +335,8 @@ class Registrator(DockerEventsDaemon):
         keys = sorted(self.registered)
         if self.deregister_on_stop and keys:
             try:
-                if self.lease is not None:
-                    self.lease.revoke()
+                if self.keeper is not None:
+                    self.keeper.revoke()
                 else:
                     for key in keys:
                         self._delete(key)

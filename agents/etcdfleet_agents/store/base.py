@@ -11,16 +11,16 @@ from typing import Dict, Iterable, Optional, Protocol, Tuple, Type
 
 
 class StoredEntry(Protocol):
-    """One value read from the store (hand it back to ``KeyLease.keep`` as ``current``)."""
+    """One value read from the store (hand it back to ``KeyKeeper.keep`` as ``current``)."""
 
     value: Optional[str]
 
 
-class KeyLease(Protocol):
+class KeyKeeper(Protocol):
     """Keys of one owner that expire ``ttl`` seconds after the owner stops keeping them alive."""
 
     def __contains__(self, key: str) -> bool:
-        """True while the key is kept alive by this lease."""
+        """True while the key is kept alive by this keeper."""
 
     def put(self, key: str, value: str) -> object:
         """Write ``key`` = ``value`` and keep it alive."""
@@ -81,8 +81,8 @@ class ServiceStore(Protocol):
         """Delete ``key`` (only while it holds ``prev_value``, when given); False when it was
         absent or held another value."""
 
-    def lease(self, ttl: int) -> KeyLease:
-        """A lease whose keys expire ``ttl`` seconds after the last keepalive."""
+    def key_keeper(self, ttl: int) -> KeyKeeper:
+        """A keeper whose keys expire ``ttl`` seconds after the last keepalive."""
 
     def watch(self, prefix: str) -> PrefixWatch:
         """A local copy of ``prefix`` kept in step with the store."""

@@ -1,7 +1,7 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The service store on etcd (v2 or v3), through the collection's etcd client layer.
 
-Keys with a TTL live on an ``EtcdLease`` (v3: one lease for all of them; v2: per-key TTLs
+Keys with a TTL live on an ``EtcdKeyKeeper`` (v3: one lease for all of them; v2: per-key TTLs
 renewed with ``refresh``), so renewing them wakes no watcher; the prefix is followed with a
 ``PrefixMirror``.
 """
@@ -62,8 +62,8 @@ class EtcdServiceStore(object):
             return False
         return True
 
-    def lease(self, ttl):
-        return self.client.lease(ttl)
+    def key_keeper(self, ttl):
+        return self.client.key_keeper(ttl)
 
     def watch(self, prefix):
         return PrefixMirror(self.client, prefix)

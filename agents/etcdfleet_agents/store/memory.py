@@ -74,9 +74,9 @@ class MemoryServiceStore(object):
             return False
         return self._set(key, None)
 
-    def lease(self, ttl):
+    def key_keeper(self, ttl):
         self._leases += 1
-        return MemoryLease(self, self._leases)
+        return MemoryKeyKeeper(self, self._leases)
 
     def watch(self, prefix):
         return MemoryWatch(self, prefix)
@@ -85,8 +85,8 @@ class MemoryServiceStore(object):
         pass
 
 
-class MemoryLease(object):
-    """``KeyLease`` of a MemoryServiceStore: the keys it keeps carry its id."""
+class MemoryKeyKeeper(object):
+    """``KeyKeeper`` of a MemoryServiceStore: the keys it keeps carry its id."""
 
     def __init__(self, store, lease_id):
         self.store = store

@@ -18,7 +18,6 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils.etcd import (
     BACKENDS,
     EtcdClient,
     EtcdKeyKeeper,
-    EtcdLease,
     EtcdUnsupported,
 )
 
@@ -73,9 +72,3 @@ def test_v2_backend_refuses_lease_operations_clearly():
             call()
 
 
-def test_the_key_keeper_keeps_its_former_names():
-    assert EtcdLease is EtcdKeyKeeper
-    client = EtcdClient(['http://a:1'], api_version='v3', environ={}, backend_factory=lambda endpoint: None)
-    keeper = client.lease(5)
-    assert isinstance(keeper, EtcdKeyKeeper) and keeper.id is None and keeper.lease_id is None
-    assert EtcdClient.lease is EtcdClient.key_keeper
