@@ -6,8 +6,11 @@ They run on the cluster's machines as systemd services, installed by the role
 ``plugins/module_utils`` library, which they import for etcd, unit files and service keys.
 
 Entry modules (``python3 -m etcdfleet_agents.<name>``): registrator, announce, discover,
-ambassador, fleet, fleetctl. The service daemons' logic is in ``daemons/``; their edges are
-folders: ``docker/`` (Docker API, events, inspect), ``store/`` (the service store interface and
-its etcd and in-memory backends), ``haproxy/`` (render, check, install, reload) and ``services/``
-(the service model). ``runtime.py`` holds what every daemon shares (settings, logging, the loop).
+ambassador, fleet, fleetctl. The daemons' logic is in ``daemons/``; fleet's scheduling (engine,
+agent, placement) in ``scheduling/``; fleetctl's commands and tables in ``cli/``. The edges are
+folders: ``docker/`` (Docker API, events, inspect), ``store/`` (the service store interface and its
+etcd and in-memory backends), ``haproxy/`` (render, check, install, reload), ``systemd/`` (unit
+files and ``systemctl``), with ``services/`` the service model. etcd itself is reached through the
+collection's client layer (``plugins/module_utils/etcd.py``), shared with the modules.
+``runtime.py`` holds what every daemon shares (settings, logging, the loop).
 """

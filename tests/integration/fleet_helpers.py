@@ -10,7 +10,7 @@ import time
 
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.etcd import EtcdClient
 
-from etcdfleet_agents.fleet import FleetDaemon
+from etcdfleet_agents.daemons.fleet import FleetDaemon
 from fake_systemd import FakeSystemd
 
 

@@ -164,7 +164,7 @@ def test_once_mode_places_and_runs(etcd_server, api, prefix):
     node = Node(etcd_server.url, api, fleet_prefix, IDS[0], ttl=5, extra=['--once'])
     store = FleetStore(EtcdClient(endpoints=[etcd_server.url], api_version=api), fleet_prefix)
     store.create_unit('web.service', SLEEP, target_state='launched')
-    from etcdfleet_agents.fleet import FleetDaemon
+    from etcdfleet_agents.daemons.fleet import FleetDaemon
     daemon = FleetDaemon(args=node.args, environ={}, client_factory=node.client, systemd=node.systemd)
     assert daemon.run_once() == 0
     assert node.running() == ['web.service']

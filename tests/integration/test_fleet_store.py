@@ -22,7 +22,7 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_store impo
 )
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.units import UnitError, hash_from_bytes, parse_unit
 
-from etcdfleet_agents.fleet_engine import Engine
+from etcdfleet_agents.scheduling.engine import Engine
 
 KAPPA = """[Unit]
 Description=kappa-test

@@ -26,7 +26,7 @@ from etcdfleet_agents.haproxy.render import Template, TemplateError, haproxy_ide
 from etcdfleet_agents.runtime import SettingsError
 from etcdfleet_agents.store.etcd_mirror import PrefixMirror, WatchFailed
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..'))
 TEMPLATE = os.path.join(ROOT, 'roles', 'docker_discover', 'files', 'haproxy.cfg.j2')
 
 

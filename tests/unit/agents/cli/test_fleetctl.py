@@ -6,7 +6,7 @@ import pytest
 
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_snapshot import Snapshot
 
-from etcdfleet_agents import fleetctl
+from etcdfleet_agents.cli import fleetctl, remote
 
 
 def test_fleetctl_arguments():
@@ -19,13 +19,13 @@ def test_fleetctl_arguments():
 
 
 def test_remote_commands_are_fixed_and_refuse_bad_names():
-    assert fleetctl.command_argv('status', 'web.service') == ['systemctl', 'status', '-l', '--no-pager',
+    assert remote.command_argv('status', 'web.service') == ['systemctl', 'status', '-l', '--no-pager',
                                                               'web.service']
-    assert fleetctl.command_argv('journal', 'web.service', 5)[-2:] == ['-n', '5']
+    assert remote.command_argv('journal', 'web.service', 5)[-2:] == ['-n', '5']
     with pytest.raises(Exception):
-        fleetctl.command_argv('status', 'web.service; rm -rf /')
+        remote.command_argv('status', 'web.service; rm -rf /')
     with pytest.raises(ValueError):
-        fleetctl.command_argv('shell', 'web.service')
+        remote.command_argv('shell', 'web.service')
 
 
 def test_fleetctl_finds_a_local_template_for_an_instance(tmp_path):

@@ -3,7 +3,7 @@
 
 One engine in the cluster acts at a time: the one whose machine holds the engine's
 leadership (``lease/engine-leader``, taken and renewed by the ``fleet`` daemon).  Each reconcile pass reads a
-registry snapshot, asks ``fleet_placement.plan`` what to change and carries it
+registry snapshot, asks ``placement.plan`` what to change and carries it
 out: unschedules units whose machine is gone or whose rules no longer hold
 (compare-and-delete of ``target``), places unscheduled units (create-only write
 of ``target``; each kind of write goes out in batches), records why a unit cannot be placed (``job/<unit>/reason``),
@@ -17,7 +17,7 @@ import time
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_registry import short_id
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.units import short_hash
 
-from etcdfleet_agents.fleet_placement import placement_inputs, plan
+from etcdfleet_agents.scheduling.placement import placement_inputs, plan
 
 PENDING_SUMMARY = 'placement continues in the next pass'
 

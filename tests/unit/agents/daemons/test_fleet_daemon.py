@@ -14,7 +14,7 @@ if TESTS not in sys.path:
 from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_common import EtcdEvent  # noqa: E402
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_keys import FleetKeys  # noqa: E402
 
-from etcdfleet_agents.fleet import relevant  # noqa: E402
+from etcdfleet_agents.daemons.fleet import relevant  # noqa: E402
 from fake_systemd import FakeSystemd  # noqa: E402
 
 HERE, OTHER = 'a' * 32, 'b' * 32
@@ -40,7 +40,7 @@ def test_watcher_answers_the_requests_a_resync_brings(tmp_path):
     import time
 
     from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_common import EtcdNode
-    from etcdfleet_agents import fleet
+    from etcdfleet_agents.daemons import fleet
 
     mine = '/f/command/%s/r1' % HERE
     resync = EtcdEvent('resync', '/f/', EtcdNode('/f', dir=True, children=[

@@ -8,7 +8,7 @@ import pytest
 
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_registry import Machine
 
-from etcdfleet_agents import fleet_placement as P
+from etcdfleet_agents.scheduling import placement as P
 
 # The three machines of the seed article (fleetctl list-machines).
 M1 = Machine('7aa2819a5e2a4c9cac1e3d4b87760f7f', '172.17.8.101')

@@ -2,7 +2,7 @@
 """The fleet agent: runs on this machine the units the registry gives it.
 
 Desired here = units whose ``target`` is this machine plus global units whose
-metadata matches it (``fleet_placement.desired_units``), in state ``loaded``
+metadata matches it (``placement.desired_units``), in state ``loaded``
 or ``launched``.  The agent writes each one to the runtime unit directory
 (``/run/fleet/units/<name>``), links it into ``/run/systemd/system``, reloads
 systemd once per pass when files it knows changed or went, starts launched
@@ -12,7 +12,7 @@ longer meant to be here.
 It keeps no state of its own across restarts: the unit files in the runtime
 directory and systemd's view are the truth, so a restarted agent finds its
 units running and leaves them alone (same main PID).  Stopping the agent never
-stops its units.  systemd is reached through ``fleet_systemd.Systemd``.
+stops its units.  systemd is reached through ``systemd.manager.Systemd``.
 """
 
 import logging
@@ -23,8 +23,8 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_registry i
     UnitStateRecord,
 )
 
-from etcdfleet_agents.fleet_placement import desired_units, placement_inputs
-from etcdfleet_agents.fleet_systemd import ACTIVE_OR_STARTING
+from etcdfleet_agents.scheduling.placement import desired_units, placement_inputs
+from etcdfleet_agents.systemd.manager import ACTIVE_OR_STARTING
 
 
 class Agent(object):

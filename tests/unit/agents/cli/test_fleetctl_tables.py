@@ -6,7 +6,7 @@ import pytest
 
 from ansible_collections.etcdfleet.cluster.plugins.module_utils import fleet_registry as R
 
-from etcdfleet_agents import fleetctl_tables as T
+from etcdfleet_agents.cli import tables as T
 
 KAPPA_HASH = '559024d01378ac913e63c18dfd75f7a58d1f0bf8'
 M1 = R.Machine('7aa2819a5e2a4c9cac1e3d4b87760f7f', '172.17.8.101')

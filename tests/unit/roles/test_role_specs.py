@@ -5,7 +5,7 @@ import pathlib
 import pytest
 import yaml
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+ROOT = pathlib.Path(__file__).resolve().parents[3]
 ROLES = sorted(p.parent.parent for p in ROOT.glob("roles/*/meta/argument_specs.yml"))
 ROLES_WITH_DEFAULTS = sorted(p.parent.parent for p in ROOT.glob("roles/*/defaults/main.yml"))
 

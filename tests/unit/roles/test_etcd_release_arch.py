@@ -6,7 +6,7 @@ import jinja2
 import pytest
 import yaml
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+ROOT = pathlib.Path(__file__).resolve().parents[3]
 VARS = yaml.safe_load((ROOT / "roles/etcd/vars/main.yml").read_text())
 DEFAULTS = yaml.safe_load((ROOT / "roles/etcd/defaults/main.yml").read_text())
 

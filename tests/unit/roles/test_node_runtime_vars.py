@@ -17,7 +17,7 @@ import sys
 import pytest
 import yaml
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+ROOT = pathlib.Path(__file__).resolve().parents[3]
 ROLE = ROOT / 'roles' / 'node_runtime'
 
 INVENTORY = '''

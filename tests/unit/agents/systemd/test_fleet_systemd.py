@@ -9,7 +9,7 @@ import pytest
 
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.units import parse_unit
 
-from etcdfleet_agents.fleet_systemd import Systemd, SystemdError
+from etcdfleet_agents.systemd.manager import Systemd, SystemdError
 
 SLEEP = parse_unit('[Service]\nExecStart=/bin/sleep infinity\n')
 

@@ -15,7 +15,7 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_registry i
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_snapshot import RegistryJob, Snapshot  # noqa: E402
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.units import parse_unit  # noqa: E402
 
-from etcdfleet_agents.fleet_agent import Agent  # noqa: E402
+from etcdfleet_agents.scheduling.agent import Agent  # noqa: E402
 from fake_systemd import FakeSystemd  # noqa: E402
 
 HERE, OTHER = 'a' * 32, 'b' * 32

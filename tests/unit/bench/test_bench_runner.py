@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', 'bench'))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', '..', 'bench'))
 
 import run_all  # noqa: E402
 
