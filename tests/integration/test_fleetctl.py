@@ -12,7 +12,7 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils.etcd import Etcd
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_store import FleetStore
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.units import parse_unit
 
-from etcdfleet_agents import fleetctl
+from etcdfleet_agents.cli import fleetctl, remote
 from fleet_helpers import Node, wait_until
 
 KAPPA = """[Unit]
@@ -127,7 +127,7 @@ def test_status_runs_on_the_units_machine(env, capsys, monkeypatch):
     def fake_run(kind, unit, lines=10, timeout=30):
         seen.append((kind, unit, lines))
         return 0, '%s of %s\n' % (kind, unit)
-    monkeypatch.setattr(fleetctl, 'run_command', fake_run)
+    monkeypatch.setattr(remote, 'run_command', fake_run)
     (tmp / 'web.service').write_text('[Service]\nExecStart=/bin/sleep 1d\n')
     assert run('start', 'web.service') == 0
     capsys.readouterr()

@@ -43,7 +43,7 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils.unit_names impor
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.units import UnitError, parse_unit, short_hash
 
 from etcdfleet_agents import runtime
-from etcdfleet_agents.cli.remote import RemoteTimeout, remote, run_command
+from etcdfleet_agents.cli import remote
 from etcdfleet_agents.cli.tables import (
     list_machines_table,
     list_unit_files_table,
@@ -303,8 +303,8 @@ class Fleetctl(object):
 
     def _run_on(self, machine_id, kind, unit, lines):
         if machine_id == local_machine_id():
-            return run_command(kind, unit, lines)
-        return remote(self.store, machine_id, kind, unit, lines, self.args.request_timeout)
+            return remote.run_command(kind, unit, lines)
+        return remote.remote(self.store, machine_id, kind, unit, lines, self.args.request_timeout)
 
     def status(self):
         snap = self.store.snapshot()
@@ -396,8 +396,8 @@ def main(argv=None, environ=None):
         store = FleetStore(client, args.etcd_key_prefix)
         handler = getattr(Fleetctl(args, store), args.command.replace('-', '_'))
         return handler()
-    except (Failure, RemoteTimeout, EtcdError, UnitError, ValueError) as exc:
-        err('Error: %s' % exc if not isinstance(exc, (Failure, RemoteTimeout)) else str(exc))
+    except (Failure, remote.RemoteTimeout, EtcdError, UnitError, ValueError) as exc:
+        err('Error: %s' % exc if not isinstance(exc, (Failure, remote.RemoteTimeout)) else str(exc))
         return 1
     except KeyboardInterrupt:
         return 130
