@@ -37,7 +37,7 @@ from etcdfleet_agents.haproxy import (
 )
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-TEMPLATE = os.path.join(ROOT, 'roles', 'docker_discover', 'files', 'haproxy.cfg.j2')
+TEMPLATE = os.path.join(ROOT, 'roles', 'node_runtime', 'files', 'haproxy.cfg.j2')
 
 
 def settings(**overrides):
