@@ -23,7 +23,7 @@ import urllib.request
 from etcd_server import free_port
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TEMPLATE = os.path.join(REPO_ROOT, 'roles', 'docker_discover', 'files', 'haproxy.cfg.j2')
+TEMPLATE = os.path.join(REPO_ROOT, 'roles', 'node_runtime', 'files', 'haproxy.cfg.j2')
 COLLECTIONS = os.path.join(REPO_ROOT, 'playbooks', 'collections')
 AGENTS = os.path.join(REPO_ROOT, 'agents')
 

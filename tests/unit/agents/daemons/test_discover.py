@@ -27,7 +27,7 @@ from etcdfleet_agents.runtime import SettingsError
 from etcdfleet_agents.store.etcd_mirror import PrefixMirror, WatchFailed
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..'))
-TEMPLATE = os.path.join(ROOT, 'roles', 'docker_discover', 'files', 'haproxy.cfg.j2')
+TEMPLATE = os.path.join(ROOT, 'roles', 'node_runtime', 'files', 'haproxy.cfg.j2')
 
 
 def settings(**overrides):
