@@ -10,7 +10,7 @@ machine through the ambassador's local port.
    machine is started again and the next round waits until every unit runs.
 
 Needs the lab nodes with the node runtime, fleet and the ambassador role (HAProxy and the template),
-for example the nodes of ``molecule converge -s ambassador``:
+for example the nodes of ``molecule converge -s default``:
 ``.venv/bin/python bench/ambassador_failover.py --prefix amb``.
 """
 
