@@ -23,7 +23,6 @@ from etcdfleet_agents.haproxy.render import build_context
 from etcdfleet_agents.runtime import SettingsError
 from etcdfleet_agents.services.catalog import build_catalog
 from etcdfleet_agents.store.etcd import EtcdServiceStore
-from registrator_fakes import FakeDocker, FakeStore
 
 NODE = '10.0.0.5'
 
@@ -105,16 +104,6 @@ def make_announcer(store, docker, container, *argv):
 
 
 KEY = '/services/redis-A/redis.service'
-
-
-@pytest.fixture(params=['v2', 'v3'])
-def store(request):
-    return FakeStore(request.param)
-
-
-@pytest.fixture
-def docker():
-    return FakeDocker()
 
 
 def test_announces_the_published_port_and_follows_it(store, docker):

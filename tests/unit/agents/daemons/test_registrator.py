@@ -35,16 +35,6 @@ def wait_for(condition, timeout=5.0, what='condition'):
     raise AssertionError('timed out waiting for %s' % what)
 
 
-@pytest.fixture(params=['v2', 'v3'])
-def store(request):
-    return FakeStore(request.param)
-
-
-@pytest.fixture
-def docker():
-    return FakeDocker()
-
-
 # -- settings ------------------------------------------------------------------------------------
 
 def test_settings_from_environment():
