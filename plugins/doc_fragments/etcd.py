@@ -67,3 +67,58 @@ options:
 requirements:
   - python-etcd >= 0.4.3 when O(api_version=v2) (Debian package C(python3-etcd)).
 '''
+
+    # The etcd lookup's connection options may also come from the controller's environment and from
+    # ansible.cfg (section [etcdfleet_etcd]); keyword arguments win over the environment, which wins
+    # over ansible.cfg, as Ansible orders plugin options.
+    LOOKUP = r'''
+options:
+  endpoints:
+    env:
+      - name: ETCDFLEET_ENDPOINTS
+    ini:
+      - section: etcdfleet_etcd
+        key: endpoints
+  api_version:
+    env:
+      - name: ETCDFLEET_API_VERSION
+    ini:
+      - section: etcdfleet_etcd
+        key: api_version
+  ca_cert:
+    env:
+      - name: ETCDFLEET_CA_CERT
+    ini:
+      - section: etcdfleet_etcd
+        key: ca_cert
+  client_cert:
+    env:
+      - name: ETCDFLEET_CLIENT_CERT
+    ini:
+      - section: etcdfleet_etcd
+        key: client_cert
+  client_key:
+    env:
+      - name: ETCDFLEET_CLIENT_KEY
+    ini:
+      - section: etcdfleet_etcd
+        key: client_key
+  username:
+    env:
+      - name: ETCDFLEET_USERNAME
+    ini:
+      - section: etcdfleet_etcd
+        key: username
+  password:
+    env:
+      - name: ETCDFLEET_PASSWORD
+    ini:
+      - section: etcdfleet_etcd
+        key: password
+  timeout:
+    env:
+      - name: ETCDFLEET_TIMEOUT
+    ini:
+      - section: etcdfleet_etcd
+        key: timeout
+'''

@@ -19,6 +19,7 @@ author:
   - etcdfleet maintainers (@etcdfleet)
 extends_documentation_fragment:
   - etcdfleet.cluster.etcd
+  - etcdfleet.cluster.etcd.lookup
 options:
   _terms:
     description: The keys to read.
@@ -35,6 +36,12 @@ options:
       - Without it, those cases fail the task.
     type: raw
 notes:
+  - Every connection option may also be set on the controller through an environment variable
+    (E(ETCDFLEET_ENDPOINTS), E(ETCDFLEET_API_VERSION), E(ETCDFLEET_CA_CERT), E(ETCDFLEET_CLIENT_CERT),
+    E(ETCDFLEET_CLIENT_KEY), E(ETCDFLEET_USERNAME), E(ETCDFLEET_PASSWORD), E(ETCDFLEET_TIMEOUT), the names
+    the node daemons read from C(/etc/etcdfleet/etcd.env)) or in C(ansible.cfg), section
+    C([etcdfleet_etcd]), with the option's name as key. A keyword argument wins over the environment,
+    which wins over C(ansible.cfg); without any, O(endpoints) falls back to E(ETCDCTL_ENDPOINTS).
   - The lookup runs on the controller, so python-etcd (for O(api_version=v2)), the certificate
     files and network access to the endpoints are needed there.
 seealso:

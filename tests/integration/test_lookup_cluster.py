@@ -79,3 +79,29 @@ def test_cluster_info(runner, etcd_server, api):
     assert res['failover']['endpoint'] == etcd_server.url and res['failover']['healthy'] is True
     assert res['down']['failed'] is True and dead in res['down']['msg']
     no_traceback(res['down'])
+
+
+def test_lookup_options_come_from_the_environment_and_ansible_cfg(runner, etcd_server, oracle, api, prefix, tmp_path):
+    oracle.put(prefix + '/o/a', 'stored')
+    dead = 'http://127.0.0.1:%d' % free_port()
+    config = tmp_path / 'ansible.cfg'
+
+    def read(ini=None, env=None, direct=''):
+        config.write_text('[etcdfleet_etcd]\n' + ''.join('%s = %s\n' % item for item in (ini or {}).items()))
+        extra = {'ANSIBLE_CONFIG': str(config)}
+        extra.update(('ETCDFLEET_' + name.upper(), value) for name, value in (env or {}).items())
+        res = runner.run([fact('read', x="{{ lookup('etcdfleet.cluster.etcd', prefix ~ '/o/a'%s, "
+                                          "default='unread') }}" % direct)],
+                         play_vars={'prefix': prefix, 'good': [etcd_server.url], 'api': api}, extra_env=extra)
+        return res['read']['ansible_facts']['x']
+
+    good = {'endpoints': etcd_server.url, 'api_version': api}
+    assert read(ini=good) == 'stored'
+    assert read(env=good) == 'stored'
+    # the environment wins over ansible.cfg, a keyword argument over the environment
+    assert read(ini={'endpoints': dead, 'api_version': api}, env={'endpoints': etcd_server.url}) == 'stored'
+    assert read(ini=good, env={'endpoints': dead}) == 'unread'
+    assert read(env={'endpoints': dead, 'api_version': api}, direct=', endpoints=good') == 'stored'
+    # the API version is read from there too: the key exists in one key space only
+    other = 'v3' if api == 'v2' else 'v2'
+    assert read(env={'endpoints': etcd_server.url, 'api_version': other}) == 'unread'
