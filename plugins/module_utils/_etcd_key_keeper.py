@@ -157,4 +157,3 @@ class EtcdKeyKeeper(object):
         self._keys = {}
         self.lease_id = None
         return keys
-

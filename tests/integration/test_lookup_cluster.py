@@ -90,8 +90,8 @@ def test_lookup_options_come_from_the_environment_and_ansible_cfg(runner, etcd_s
         config.write_text('[etcdfleet_etcd]\n' + ''.join('%s = %s\n' % item for item in (ini or {}).items()))
         extra = {'ANSIBLE_CONFIG': str(config)}
         extra.update(('ETCDFLEET_' + name.upper(), value) for name, value in (env or {}).items())
-        res = runner.run([fact('read', x="{{ lookup('etcdfleet.cluster.etcd', prefix ~ '/o/a'%s, "
-                                          "default='unread') }}" % direct)],
+        term = "{{ lookup('etcdfleet.cluster.etcd', prefix ~ '/o/a'%s, default='unread') }}" % direct
+        res = runner.run([fact('read', x=term)],
                          play_vars={'prefix': prefix, 'good': [etcd_server.url], 'api': api}, extra_env=extra)
         return res['read']['ansible_facts']['x']
 

@@ -53,7 +53,6 @@ from etcdfleet_agents.cli.tables import (
 )
 
 
-
 class Failure(Exception):
     """An error to print (without traceback) before exiting with status 1."""
 

@@ -106,7 +106,7 @@ def remote(store, machine_id, kind, unit, lines, timeout):
             except EtcdError:
                 pass
             raise RemoteTimeout('Error running remote command: machine %s did not answer within %ss '
-                          '(is its fleet service running?)' % (short_id(machine_id), timeout))
+                                '(is its fleet service running?)' % (short_id(machine_id), timeout))
         try:
             store.client.watch(okey, index=index, timeout=min(left, 1.0))
         except (EtcdWatchTimeout, EtcdError):

@@ -449,4 +449,3 @@ class FleetDaemon(runtime.Daemon):
                 self.log.info('units left running; registration kept for %ds', self.args.restart_grace)
         except EtcdError as exc:
             self.log.warning('cannot update the registration on exit: %s', exc)
-

@@ -20,7 +20,7 @@ def test_fleetctl_arguments():
 
 def test_remote_commands_are_fixed_and_refuse_bad_names():
     assert remote.command_argv('status', 'web.service') == ['systemctl', 'status', '-l', '--no-pager',
-                                                              'web.service']
+                                                            'web.service']
     assert remote.command_argv('journal', 'web.service', 5)[-2:] == ['-n', '5']
     with pytest.raises(Exception):
         remote.command_argv('status', 'web.service; rm -rf /')

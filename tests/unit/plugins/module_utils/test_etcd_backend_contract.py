@@ -70,5 +70,3 @@ def test_v2_backend_refuses_lease_operations_clearly():
                  lambda: backend.set('/k', 'v', lease=7)):
         with pytest.raises(EtcdUnsupported, match='api_version=v3'):
             call()
-
-
