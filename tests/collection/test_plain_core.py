@@ -115,7 +115,7 @@ def test_playbooks_pass_syntax_check_on_plain_ansible_core(plain, playbook):
 
 def test_without_the_declared_dependencies_site_does_not_parse(plain_core, tmp_path):
     # The check above can fail: the same tarball without its dependencies is refused.
-    env, _ = install(plain_core, tmp_path, with_dependencies=False)
+    env = install(plain_core, tmp_path, with_dependencies=False)[0]
     result = run([plain_core / "ansible-playbook", "-i", inventory(tmp_path), "--syntax-check",
                   "etcdfleet.cluster.site"], env, tmp_path, check=False)
     assert result.returncode != 0, result.stdout

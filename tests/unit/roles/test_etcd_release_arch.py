@@ -18,7 +18,7 @@ def render(name, **context):
     # Variables that refer to variables, resolved round by round as Ansible does lazily.
     templated = [key for key, value in values.items() if key.startswith("etcd_release") and "{{" in str(value)]
     resolved = dict(values)
-    for _ in range(len(templated) + 1):
+    for dummy in range(len(templated) + 1):
         resolved = dict(values, **{key: env.from_string(str(values[key])).render(**resolved).strip()
                                    for key in templated if _renders(env, values[key], resolved)})
     return resolved[name]

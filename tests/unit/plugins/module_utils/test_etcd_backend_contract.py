@@ -17,7 +17,6 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_v3 import 
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.etcd import (
     BACKENDS,
     EtcdClient,
-    EtcdKeyKeeper,
     EtcdUnsupported,
 )
 
