@@ -130,10 +130,37 @@ def client_from_environ(environ=None, **overrides):
     return EtcdClient(**settings)
 
 
-def setup_logging(name, level="INFO"):
-    """One line per record on stderr; systemd's journal adds the time and the unit."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+# syslog priorities, as the journal reads them from a ``<N>`` prefix (sd-daemon(3))
+JOURNAL_PRIORITIES = ((logging.CRITICAL, 2), (logging.ERROR, 3), (logging.WARNING, 4), (logging.INFO, 6))
+
+
+def writes_to_journal(stream, environ=None):
+    """True when ``stream`` is the journal's stream that systemd gave this service (JOURNAL_STREAM)."""
+    environ = os.environ if environ is None else environ
+    try:
+        device, inode = (int(part) for part in environ.get("JOURNAL_STREAM", "").split(":"))
+        status = os.fstat(stream.fileno())
+    except (ValueError, OSError, AttributeError):
+        return False
+    return (status.st_dev, status.st_ino) == (device, inode)
+
+
+class JournalFormatter(logging.Formatter):
+    """``LEVEL message`` behind the record's syslog priority, so ``journalctl -p warning`` finds
+    warnings and errors (systemd strips the prefix)."""
+
+    def format(self, record):
+        priority = next((p for level, p in JOURNAL_PRIORITIES if record.levelno >= level), 7)
+        return "<%d>%s" % (priority, super().format(record))
+
+
+def setup_logging(name, level="INFO", stream=None, environ=None):
+    """One line per record on stderr; systemd's journal adds the time and the unit, and takes the
+    priority from each line when stderr is the journal's stream."""
+    stream = sys.stderr if stream is None else stream
+    handler = logging.StreamHandler(stream)
+    formatter = JournalFormatter if writes_to_journal(stream, environ) else logging.Formatter
+    handler.setFormatter(formatter("%(levelname)s %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(getattr(logging, str(level).upper(), logging.INFO))
