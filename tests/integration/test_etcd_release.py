@@ -89,3 +89,13 @@ def test_an_architecture_without_a_checksum_is_refused_with_its_name(runner, rel
                      etcd_release_checksums={"amd64": release_server["checksums"]["amd64"]})
     assert result.returncode != 0
     assert "etcd_release_checksums['arm64']" in result.stdout, result.stdout[-3000:]
+
+
+def test_the_roles_argument_check_needs_no_facts(runner, tmp_path):
+    # The argument check renders every option, etcd_release_url included, before any fact exists;
+    # the role then stops at its own check (this host is in no etcd group), not at a missing fact.
+    result = runner.run([{"name": "etcd", "ansible.builtin.include_role": {"name": "etcdfleet.cluster.etcd"}}],
+                        play_vars={"etcd_data_dir": str(tmp_path / "data")})
+    assert result.returncode != 0
+    assert "must be in the group" in result.stdout, result.stdout[-3000:]
+    assert "no attribute 'architecture'" not in result.stdout, result.stdout[-3000:]
