@@ -3,13 +3,14 @@
 
 A daemon is a subclass of ``Daemon`` that implements ``run_once()`` (one reconcile pass, used by
 tests and by ``--once``) and ``serve()`` (the event-driven loop, returning when ``self.stopping``
-is set). ``main()`` parses the common arguments, sets up logging (one line per action, to stderr,
+is set). ``cli()`` parses the common arguments, sets up logging (one line per action, to stderr,
 which systemd sends to the journal), installs SIGTERM/SIGINT handlers that set ``stopping``, and
 runs ``serve()`` under ``retrying()``, which logs a failure and retries with capped exponential
 backoff, so a daemon outlives restarts of etcd and Docker.
 
 etcd is reached with the settings of /etc/etcdfleet/etcd.env (written by the role), read from the
-environment: ETCDFLEET_ENDPOINTS (comma separated), ETCDFLEET_API_VERSION (v2 or v3),
+environment (systemd's EnvironmentFile for services; the file ETCDFLEET_ENV_FILE names, for
+commands such as fleetctl): ETCDFLEET_ENDPOINTS (comma separated), ETCDFLEET_API_VERSION (v2 or v3),
 ETCDFLEET_CA_CERT, ETCDFLEET_CLIENT_CERT, ETCDFLEET_CLIENT_KEY, ETCDFLEET_USERNAME,
 ETCDFLEET_PASSWORD and ETCDFLEET_TIMEOUT. The clients of one daemon share an EndpointHealth: a
 member one of them found unreachable is tried last by all of them for a while.
@@ -102,6 +103,21 @@ def read_env_file(path, base=None):
                 value = value[1:-1]
             environ[key.strip()] = value
     return environ
+
+
+def node_environ(environ=None):
+    """The environment with this node's etcd settings: the file ETCDFLEET_ENV_FILE names (written by
+    the role, read as systemd reads an EnvironmentFile) over ``environ``, when it is set. Commands
+    run by hand or by the roles (fleetctl, settings checks) read the settings this way, never by
+    letting a shell run the file."""
+    environ = os.environ if environ is None else environ
+    path = environ.get(ENV_PREFIX + "ENV_FILE", "")
+    if not path:
+        return environ
+    try:
+        return read_env_file(path, environ)
+    except OSError as exc:
+        raise SettingsError("cannot read the settings file %s (ETCDFLEET_ENV_FILE): %s" % (path, error_text(exc)))
 
 
 def client_settings(environ=None):
@@ -252,8 +268,13 @@ class Daemon(object):
         return 0
 
 
-def main(daemon_class, argv=None, environ=None):
-    """Entry point of a daemon module: parse arguments, set up logging, run."""
+def cli(daemon_class, argv=None, environ=None):
+    """Entry point of a daemon module: parse arguments, set up logging and the daemon, run it.
+
+    A setting that cannot work ends the daemon with one line on stderr and exit status 2, not a
+    traceback: while the daemon is set up, and whenever a ``SettingsError`` is raised later. Any
+    other failure of the running daemon is the loop's to log and retry.
+    """
     parser = argparse.ArgumentParser(prog=daemon_class.name, description=daemon_class.__doc__)
     parser.add_argument("--once", action="store_true", help="do one reconcile pass and exit")
     parser.add_argument("--log-level", default=os.environ.get(ENV_PREFIX + "LOG_LEVEL", "INFO"),
@@ -261,14 +282,17 @@ def main(daemon_class, argv=None, environ=None):
     daemon_class.add_arguments(parser)
     args = parser.parse_args(argv)
     setup_logging(daemon_class.name, args.log_level)
-    daemon = daemon_class(args=args, environ=environ)
-    return daemon.main_loop(once=args.once)
-
-
-def cli(daemon_class, argv=None, environ=None):
-    """Like ``main``, but a setting that cannot work is reported in one line, not a traceback."""
     try:
-        return main(daemon_class, argv=argv, environ=environ)
-    except (SettingsError, ValueError, RuntimeError, EtcdError) as exc:
-        sys.stderr.write("%s: %s\n" % (daemon_class.name, exc))
-        return 2
+        daemon = daemon_class(args=args, environ=node_environ(environ))
+    except (ValueError, RuntimeError, EtcdError) as exc:  # SettingsError is a ValueError
+        return settings_failed(daemon_class.name, exc)
+    try:
+        return daemon.main_loop(once=args.once)
+    except SettingsError as exc:
+        return settings_failed(daemon_class.name, exc)
+
+
+def settings_failed(name, exc):
+    """Report a setting that cannot work in one line; the exit status of such a failure."""
+    sys.stderr.write("%s: %s\n" % (name, exc))
+    return 2

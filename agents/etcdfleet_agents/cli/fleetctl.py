@@ -391,7 +391,7 @@ def main(argv=None, environ=None):
     if args.endpoint:
         overrides['endpoints'] = [e.strip() for e in args.endpoint.split(',') if e.strip()]
     try:
-        client = runtime.client_from_environ(environ, **overrides)
+        client = runtime.client_from_environ(runtime.node_environ(environ), **overrides)
         store = FleetStore(client, args.etcd_key_prefix)
         handler = getattr(Fleetctl(args, store), args.command.replace('-', '_'))
         return handler()
