@@ -26,7 +26,7 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils.etcd import (
     EtcdLockLost,
     EtcdNode,
 )
-from etcdfleet_agents.docker.events import short_id
+from etcdfleet_agents.docker.events import short_container_id
 
 
 class FakeStore(object):
@@ -285,7 +285,7 @@ class FakeDocker(object):
 
     def emit(self, cid, action):
         doc = self.containers_by_id.get(cid)
-        name = doc['Name'].lstrip('/') if doc else short_id(cid)
+        name = doc['Name'].lstrip('/') if doc else short_container_id(cid)
         event = {'Type': 'container', 'Action': action,
                  'Actor': {'ID': cid, 'Attributes': {'name': name}}}
         self.streams[-1].items.put(event)

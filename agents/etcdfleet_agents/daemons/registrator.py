@@ -39,7 +39,7 @@ from etcdfleet_agents.docker.events import (
     RESYNC,
     STOP,
     inspect_or_none,
-    short_id,
+    short_container_id,
 )
 from etcdfleet_agents.docker.inspect import container_from_inspect
 from etcdfleet_agents.runtime import Backoff, close_quietly, env_flag, env_setting, error_text
@@ -144,7 +144,7 @@ class Registrator(DockerEventsDaemon):
     def _services(self, cid, attrs, log_skips):
         """``({key: value}, [Service], name)`` wanted for one container's inspect document."""
         if attrs is None:
-            return {}, [], self.names.get(cid, short_id(cid))
+            return {}, [], self.names.get(cid, short_container_id(cid))
         desc = container_from_inspect(attrs)
         found = container_services(desc, self.options)
         notes = tuple(sorted(

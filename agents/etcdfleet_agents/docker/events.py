@@ -31,7 +31,7 @@ RESYNC = "resync"
 CONTAINER = "container"
 
 
-def short_id(container_id):
+def short_container_id(container_id):
     """The 12-character form of a container id, as ``docker ps`` shows it."""
     return container_id[:12]
 
@@ -128,7 +128,7 @@ class DockerEventSource(threading.Thread):
         action = (event.get("Action") or event.get("status") or "").strip()
         if not cid or not action:
             return
-        name = (actor.get("Attributes") or {}).get("name") or short_id(cid)
+        name = (actor.get("Attributes") or {}).get("name") or short_container_id(cid)
         self.post((CONTAINER, (cid, action, name)))
 
 

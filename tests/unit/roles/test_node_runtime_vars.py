@@ -53,6 +53,9 @@ def playbook(role, out):
     sources_task = {'ansible.builtin.copy': {'content': '{{ node_runtime_sources | to_json }}',
                                              'dest': '%s/sources.json' % out, 'mode': '0644'},
                     'vars': {'role_path': str(role)}}
+    expected_task = {'ansible.builtin.copy': {'content': '{{ node_runtime_expected_files | to_json }}',
+                                              'dest': '%s/expected.json' % out, 'mode': '0644'},
+                     'vars': {'role_path': str(role)}}
 
     def on_members(facts):
         return {'hosts': 'etcd', 'gather_facts': False, 'tasks': [{'ansible.builtin.set_fact': facts}]}
@@ -63,7 +66,7 @@ def playbook(role, out):
 
     return yaml.safe_dump([
         on_members({'default_ipv4': {'address': '{{ member_ip }}'}, 'cacheable': True}),
-        on_localhost([urls_task(name, overrides) for name, overrides in CASES] + [sources_task]),
+        on_localhost([urls_task(name, overrides) for name, overrides in CASES] + [sources_task, expected_task]),
         on_members({'etcd_client_url_fact': 'http://{{ inventory_hostname }}.example.com:2379'}),
         on_localhost([urls_task('recorded')]),
     ])
@@ -127,3 +130,12 @@ def test_sources_copy_the_whole_daemon_package(rendered):
     # the subpackages are there, not only the top-level modules
     assert tree['etcdfleet_agents/store/etcd.py'] == 'agents/etcdfleet_agents/store/etcd.py'
     assert tree['etcdfleet_agents/registrator.py'] == 'agents/etcdfleet_agents/registrator.py'
+
+
+def test_the_files_kept_on_the_node_are_exactly_those_installed(rendered):
+    """Anything else found in those directories (a module a later version moved) is removed."""
+    tree = installed_tree(json.loads((rendered / 'sources.json').read_text()))
+    expected = json.loads((rendered / 'expected.json').read_text())
+    assert len(expected) == len(set(expected))
+    assert set(expected) == {'/usr/lib/etcdfleet/' + path for path in tree}
+    assert '/usr/lib/etcdfleet/etcdfleet_agents/cli/fleetctl.py' in expected
