@@ -18,6 +18,7 @@ class FakeSystemd(object):
         self.loaded = {}
         self.active = {}
         self.calls = []
+        self.stop_waited = {}  # name -> whether the last stop waited for its job to finish
         self.system = system_state
         self.fail_start = set()
         self.fail_stop = set()  # units whose main process exits non-zero when stopped
@@ -73,6 +74,7 @@ class FakeSystemd(object):
         with self.lock:
             for name in names:
                 self.calls.append(('stop', name))
+                self.stop_waited[name] = block
                 if name in self.fail_stop and self.active.get(name):
                     self.active[name] = 'failed'
                 else:

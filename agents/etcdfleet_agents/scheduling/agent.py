@@ -72,7 +72,9 @@ class Agent(object):
                 written.append(name)
 
         if removed:
-            self.systemd.stop(removed)
+            # every stop job must have finished before a file goes: a stop still queued (behind a
+            # BindsTo= partner's, say) when systemd reloads without the file never runs ExecStop
+            self.systemd.stop(removed, block=True)
             for name in removed:
                 self.systemd.remove(name)
                 self.started.discard(name)

@@ -129,3 +129,19 @@ def test_own_machine_missing_from_the_registry_stops_nothing(agent):
     agent.reconcile(snapshot({'web.service': (SLEEP, 'launched', HERE)}))
     agent.reconcile(snapshot({'web.service': (SLEEP, 'launched', HERE)}, machines={OTHER: {}}))
     assert 'web.service' in agent.systemd.active
+
+
+def test_a_destroyed_unit_is_stopped_completely_before_its_file_goes(agent):
+    # A provider and its sidekick destroyed together: each stop job must have finished before the
+    # files are removed and systemd reloads, or a stop queued behind another never runs its ExecStop.
+    pair = {'web.service': (SLEEP, 'launched', HERE), 'web-side.service': (SLEEP, 'launched', HERE)}
+    agent.reconcile(snapshot(pair))
+    sd = agent.systemd
+    assert sd.count('start') == 2
+    del sd.calls[:]
+    agent.reconcile(snapshot({}))
+    order = [call for call in sd.calls if call[0] in ('stop', 'remove', 'daemon-reload')]
+    assert order == [('stop', 'web-side.service'), ('stop', 'web.service'), ('remove', 'web-side.service'),
+                     ('remove', 'web.service'), ('daemon-reload',)], order
+    assert sd.stop_waited == {'web-side.service': True, 'web.service': True}
+    assert sd.files == {}
