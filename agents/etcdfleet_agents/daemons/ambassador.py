@@ -32,7 +32,7 @@ ETCDFLEET_* environment (``/etc/etcdfleet/etcd.env``, or ``--env-file``).
 import ipaddress
 import os
 
-from ansible_collections.etcdfleet.cluster.plugins.module_utils.service_keys import ServiceDataError, check_segment
+from ansible_collections.etcdfleet.cluster.plugins.module_utils.service_keys import DEFAULT_PREFIX, ServiceDataError, check_segment
 
 from etcdfleet_agents.daemons.discover import DEFAULTS, DockerDiscover, load_settings
 from etcdfleet_agents.haproxy.apply import Updater
@@ -69,7 +69,7 @@ def parse_listen(text, default_address=DEFAULT_LISTEN_ADDRESS):
     return address, int(port)
 
 
-def ambassador_settings(service, listen, prefix="/services", mode=DEFAULT_MODE, balance=DEFAULT_BALANCE,
+def ambassador_settings(service, listen, prefix=DEFAULT_PREFIX, mode=DEFAULT_MODE, balance=DEFAULT_BALANCE,
                         instance=None, run_dir=DEFAULT_RUN_DIR, template=DEFAULT_TEMPLATE, haproxy=None,
                         **extra):
     """The discover settings of one ambassador (validate them with ``load_settings(data=...)``).
@@ -126,7 +126,7 @@ class Ambassador(DockerDiscover):
         parser.add_argument("--listen", required=True,
                             help="[address:]port the consumer connects to (address default %s, * for all)"
                                  % DEFAULT_LISTEN_ADDRESS)
-        parser.add_argument("--prefix", default="/services", help="services prefix (default %(default)s)")
+        parser.add_argument("--prefix", default=DEFAULT_PREFIX, help="services prefix (default %(default)s)")
         parser.add_argument("--mode", choices=MODES, default=DEFAULT_MODE, help="tcp (default) or http")
         parser.add_argument("--balance", choices=BALANCE_ALGORITHMS, default=DEFAULT_BALANCE,
                             help="how connections are spread over several instances (default %(default)s)")

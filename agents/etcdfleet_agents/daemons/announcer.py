@@ -22,6 +22,7 @@ ambassadors and docker-discover read it. Run it as the sidekick of the service's
 import time
 
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.service_keys import (
+    DEFAULT_PREFIX,
     ServiceDataError,
     encode_value,
     service_key,
@@ -56,7 +57,7 @@ def add_arguments(parser):
     parser.add_argument("--port", type=port_arg, required=True, help="the container's port (as exposed inside it)")
     parser.add_argument("--proto", choices=("tcp", "udp", "sctp"), default="tcp", help="protocol of the port")
     parser.add_argument("--id", help="last key segment (default the container name)")
-    parser.add_argument("--prefix", type=prefix_arg, default="/services", help="services prefix (default /services)")
+    parser.add_argument("--prefix", type=prefix_arg, default=DEFAULT_PREFIX, help="services prefix (default /services)")
     parser.add_argument("--ttl", type=ttl_arg, default=DEFAULT_TTL,
                         help="seconds the key lives without renewal; 0 for no TTL (default %d)" % DEFAULT_TTL)
     parser.add_argument("--advertise-ip", "--ip", dest="advertise_ip", type=address_arg,

@@ -25,7 +25,7 @@ import json
 import os
 import re
 
-from ansible_collections.etcdfleet.cluster.plugins.module_utils.service_keys import normalize_prefix
+from ansible_collections.etcdfleet.cluster.plugins.module_utils.service_keys import DEFAULT_PREFIX, normalize_prefix
 
 from etcdfleet_agents import runtime
 from etcdfleet_agents.haproxy.apply import RELOADED, UNCHANGED, Updater
@@ -46,7 +46,7 @@ from etcdfleet_agents.store import STORE_ERRORS, open_store
 DEFAULT_CONFIG = "/etc/etcdfleet/docker-discover.json"
 
 DEFAULTS = {
-    "prefix": "/services",
+    "prefix": DEFAULT_PREFIX,
     "services": [],
     "rule": None,
     "default_mode": DEFAULT_MODE,

@@ -34,6 +34,8 @@ import os
 import socket
 import time
 
+from ansible_collections.etcdfleet.cluster.plugins.module_utils.service_keys import DEFAULT_PREFIX
+
 from etcdfleet_agents.docker.daemon import DockerEventsDaemon
 from etcdfleet_agents.docker.events import (
     RESYNC,
@@ -71,7 +73,7 @@ def _env_flag(environ, name):
 def add_arguments(parser, environ=None):
     """The agent's options; defaults come from ETCDFLEET_REGISTRATOR_* (checked like arguments)."""
     environ = os.environ if environ is None else environ
-    parser.add_argument("--prefix", type=prefix_arg, default=_env(environ, "PREFIX", "/services"),
+    parser.add_argument("--prefix", type=prefix_arg, default=_env(environ, "PREFIX", DEFAULT_PREFIX),
                         help="key prefix of the services (default /services; env %sPREFIX)" % ENV)
     parser.add_argument("--hostname", default=_env(environ, "HOSTNAME"),
                         help="first part of every service id (default this machine's host name)")

@@ -17,9 +17,7 @@ import time
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_registry import short_id
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.units import short_hash
 
-from etcdfleet_agents.scheduling.placement import placement_inputs, plan
-
-PENDING_SUMMARY = 'placement continues in the next pass'
+from etcdfleet_agents.scheduling.placement import PENDING_SUMMARY, placement_inputs, plan
 
 
 class Engine(object):

@@ -34,10 +34,12 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils.unit_rules impor
 __all__ = [
     'PlacementInput', 'placement_inputs', 'Exclusion', 'Decision', 'Move', 'Plan',
     'machine_units', 'exclusions', 'decide', 'unfit_units', 'global_placement',
-    'desired_units', 'plan',
+    'desired_units', 'plan', 'PENDING_SUMMARY',
 ]
 
 _ACTIVE_STATES = (STATE_LOADED, STATE_LAUNCHED)
+# why a placeable unit is not placed in this pass (the engine places it in the next one)
+PENDING_SUMMARY = 'placement continues in the next pass'
 
 
 @dataclass(frozen=True)
@@ -589,7 +591,7 @@ def plan(machines, jobs, max_rounds=None):
             continue
         decision = _decide(job, views, placements)
         if decision.placed:
-            decision = Decision(name, None, summary='placement continues in the next pass')
+            decision = Decision(name, None, summary=PENDING_SUMMARY)
         unplaceable[name] = decision
     return Plan(unschedule=tuple(unschedule), schedule=tuple(schedule),
                 placements=dict(placements), unplaceable=unplaceable)
