@@ -65,6 +65,8 @@ def benchmarks(quick):
 # Benchmarks on the lab added by components that have one: (title, script, timeout).
 LAB_BENCHMARKS = [
     ('ambassador: provider moved -> first answer through the ambassador', 'ambassador_failover.py', 1800),
+    ('fleet: fleetctl destroy of a provider and its sidekick -> container stopped, units gone',
+     'fleet_destroy_pair.py', 1800),
 ]
 
 
