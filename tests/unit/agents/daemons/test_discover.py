@@ -193,9 +193,12 @@ def test_naming_rule_exposes_matching_services():
     assert 'bind *:18080' in lines_of('frontend fe_app-8080_18080', text)
 
 
-def test_odd_service_names_become_valid_identifiers():
-    text = render({'/services/my@svc/a': '10.0.0.1:1'}, services=[{'name': 'my@svc', 'port': 9000}])
-    assert 'frontend fe_my_svc_9000' in text and 'backend be_my_svc_9000' in text
+def test_service_names_are_valid_identifiers_as_they_are():
+    text = render({'/services/my.svc_A-1/a': '10.0.0.1:1'}, services=[{'name': 'my.svc_A-1', 'port': 9000}])
+    assert 'frontend fe_my.svc_A-1_9000' in text and 'backend be_my.svc_A-1_9000' in text
+    with pytest.raises(SettingsError) as err:
+        render({}, services=[{'name': 'my@svc', 'port': 9000}])
+    assert "'my@svc'" in str(err.value)
 
 
 def test_stats_section_bound_and_protected():
