@@ -201,4 +201,3 @@ def test_bad_arguments_are_one_line(capsys):
                         environ={'ETCDFLEET_ENDPOINTS': 'http://127.0.0.1:1'}) == 2
     err = capsys.readouterr().err
     assert err.startswith('announce: ') and 'may hold only' in err and 'Traceback' not in err
-
