@@ -276,7 +276,6 @@ def test_write_each_create_only_has_one_winner(client, prefix):
         assert client.get(key).value == won[0]
 
 
-
 ODD_KEYS = ['h#frag', 'p%41ct', 'q?ttl=1', 'sp ace', 'quo"te\'s', 'back\\slash', 'w\u00e9b', 'plus+amp&eq=']
 
 
