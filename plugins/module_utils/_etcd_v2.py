@@ -14,6 +14,7 @@ import re
 import ssl
 import traceback
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import quote
 
 from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_common import (
     ACTION_CREATE,
@@ -82,6 +83,13 @@ WRITE_CONCURRENCY = 64
 def require_python_etcd():
     if not HAS_PYTHON_ETCD:
         raise EtcdMissingLibrary('python-etcd', PYTHON_ETCD_IMPORT_ERROR, reason='for the etcd v2 API')
+
+
+def key_path(key):
+    """``key`` as the path after ``/v2/keys``: every segment percent-encoded, ``/`` kept as the
+    separator, so that ``#``, ``?`` and ``%`` are part of the key and never a URL component.
+    Keys in etcd's answers come back decoded and are used as they are."""
+    return '/'.join(quote(segment, safe='') for segment in key.split('/'))
 
 
 def raw_to_node(raw, revision=None):
@@ -292,6 +300,8 @@ class V2Backend(EtcdBackend):
         return EtcdServerError('etcd v2 request for %s failed: %s' % (key, text), key=key)
 
     def _call(self, key, func, *args, **kwargs):
+        if args and args[0] == key:
+            args = (key_path(key),) + args[1:]
         try:
             return func(*args, **kwargs)
         except pyetcd.EtcdException as exc:

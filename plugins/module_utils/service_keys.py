@@ -15,6 +15,16 @@ Key layout
     ``<hostname>:<container name>:<exposed port>[:udp]``; other writers
     (announcers) may use any id that is a single key segment.
 
+Names (the one definition, applied wherever a name enters or leaves etcd)
+    service name   ASCII letters, digits, ``_ . -``, starting with a letter
+                   or digit, at most 128 characters (``kappa-test``,
+                   ``redis-A``, ``busybox-443``);
+    instance id    and any other key segment: the same plus ``:`` and ``@``,
+                   at most 255 characters (``core-01:kappa-test-1:8000``,
+                   ``apache@1``, ``echo.service``).
+    Nothing else: no whitespace, control characters, ``/``, ``#``, ``?``,
+    ``%``, quotes, backslashes or non-ASCII letters, no ``.``/``..``.
+
 Values
     ``<ip>:<port>`` (IPv6 as ``[addr]:port``), as the registrator writes, or
     the JSON object ``{"host": ..., "port": ...}`` the ambassador announcers
@@ -48,8 +58,13 @@ _SERVICE_ID_RE = re.compile(
     r'(?::(?P<proto>udp|sctp))?$'
 )
 _HOST_LABEL_RE = re.compile(r'^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$')
-# Characters no key segment may hold.
+# Characters no key segment may hold (the prefix is held to this only).
 BAD_SEGMENT_CHARS = re.compile(r'[/\s\x00-\x1f\x7f]')
+# What a service name and an instance id (any key segment) may hold; see the module docstring.
+SERVICE_NAME_MAX = 128
+SEGMENT_MAX = 255
+_SERVICE_NAME_RE = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.-]*')
+_SEGMENT_RE = re.compile(r'[A-Za-z0-9][A-Za-z0-9_.:@-]*')
 
 
 class ServiceDataError(ValueError):
@@ -73,7 +88,7 @@ class ServiceDataError(ValueError):
     def __str__(self):
         parts = []
         if self.key is not None:
-            parts.append('key %r' % (self.key,))
+            parts.append('key %s' % describe(self.key))
         if self.value is not None:
             parts.append('value %r' % (_shorten(self.value),))
         if parts:
@@ -96,6 +111,14 @@ def _shorten(value, limit=120):
     if len(text) > limit:
         return text[:limit] + '...'
     return text
+
+
+def describe(value, limit=80):
+    """``repr`` of a name for a message: a newline shows as ``\\n``, a long name is cut to
+    ``limit`` characters and its length given."""
+    if isinstance(value, str) and len(value) > limit:
+        return '%r... (%d characters)' % (value[:limit], len(value))
+    return repr(value)
 
 
 # ---------------------------------------------------------------------------
@@ -130,19 +153,32 @@ def normalize_prefix(prefix=None):
     return ''.join('/' + s for s in segments)
 
 
-def check_segment(kind, text):
-    """Raise ServiceDataError(BAD_NAME) unless ``text`` can be one key segment."""
+def _check_name(kind, text, pattern, limit, allowed):
     if not isinstance(text, str) or not text:
-        raise ServiceDataError(BAD_NAME, '%s must be a non-empty string, got %r' % (kind, text))
-    if text in ('.', '..') or BAD_SEGMENT_CHARS.search(text):
+        raise ServiceDataError(BAD_NAME, '%s must be a non-empty string, got %s' % (kind, describe(text)))
+    if len(text) > limit:
+        raise ServiceDataError(BAD_NAME, '%s %s is longer than %d characters' % (kind, describe(text), limit))
+    if not pattern.fullmatch(text):
         raise ServiceDataError(
-            BAD_NAME, '%s %r must not contain "/", whitespace or control characters' % (kind, text))
+            BAD_NAME, '%s %s may hold only ASCII letters, digits and %s, starting with a letter or digit'
+            % (kind, describe(text), allowed))
     return text
+
+
+def check_service_name(text, kind='service name'):
+    """Return ``text`` if it is a valid service name, else raise ServiceDataError(BAD_NAME)."""
+    return _check_name(kind, text, _SERVICE_NAME_RE, SERVICE_NAME_MAX, '"_.-"')
+
+
+def check_segment(kind, text):
+    """Return ``text`` if it is a valid instance id (or other key segment), else raise
+    ServiceDataError(BAD_NAME) naming ``kind`` and the value."""
+    return _check_name(kind, text, _SEGMENT_RE, SEGMENT_MAX, '"_.:@-"')
 
 
 def service_dir(name, prefix=DEFAULT_PREFIX):
     """``<prefix>/<name>``: the directory holding one service's instances."""
-    return '%s/%s' % (normalize_prefix(prefix), check_segment('service name', name))
+    return '%s/%s' % (normalize_prefix(prefix), check_service_name(name))
 
 
 def service_key(name, service_id, prefix=DEFAULT_PREFIX):
@@ -154,7 +190,8 @@ def parse_key(key, prefix=DEFAULT_PREFIX):
     """Split ``<prefix>/<name>/<id>`` into a ServiceKey.
 
     Raises ServiceDataError with code OUTSIDE_PREFIX when the key is not under
-    the prefix, WRONG_DEPTH when it is not exactly two levels below it.
+    the prefix, WRONG_DEPTH when it is not exactly two levels below it,
+    BAD_NAME when the service name or the id is not valid.
     """
     prefix = normalize_prefix(prefix)
     if not isinstance(key, str):
@@ -168,7 +205,10 @@ def parse_key(key, prefix=DEFAULT_PREFIX):
         raise ServiceDataError(
             WRONG_DEPTH, 'expected <prefix>/<service>/<id> under %r, found %d level(s)'
             % (prefix or '/', len([p for p in parts if p])), key=key)
-    return ServiceKey(parts[0], parts[1])
+    try:
+        return ServiceKey(check_service_name(parts[0]), check_segment('service id', parts[1]))
+    except ServiceDataError as exc:
+        raise exc.with_key(key) from None
 
 
 def service_id(hostname, container_name, port, proto='tcp'):
@@ -379,8 +419,9 @@ def parse_entry(key, value, prefix=DEFAULT_PREFIX, allow_hostnames=False):
 
 __all__ = [
     'DEFAULT_PREFIX', 'VALUE_STYLES', 'BAD_ADDRESS', 'BAD_PORT', 'BAD_JSON', 'WRONG_DEPTH',
-    'OUTSIDE_PREFIX', 'BAD_NAME', 'BAD_SEGMENT_CHARS', 'ServiceDataError', 'ServiceKey', 'ServiceId',
-    'Backend', 'Instance', 'as_text', 'normalize_prefix', 'check_segment', 'service_dir', 'service_key',
+    'OUTSIDE_PREFIX', 'BAD_NAME', 'BAD_SEGMENT_CHARS', 'SERVICE_NAME_MAX', 'SEGMENT_MAX',
+    'ServiceDataError', 'ServiceKey', 'ServiceId', 'Backend', 'Instance', 'as_text', 'describe',
+    'normalize_prefix', 'check_service_name', 'check_segment', 'service_dir', 'service_key',
     'parse_key', 'service_id', 'parse_service_id', 'owned_keys', 'check_port', 'check_host',
     'format_address', 'encode_value', 'parse_value', 'parse_entry',
 ]

@@ -274,3 +274,19 @@ def test_write_each_create_only_has_one_winner(client, prefix):
         lost = [n for n in ('one', 'two') if isinstance(outcomes[n][i], EtcdCompareFailed)]
         assert len(won) == 1 and len(lost) == 1, key
         assert client.get(key).value == won[0]
+
+
+ODD_KEYS = ['h#frag', 'p%41ct', 'q?ttl=1', 'sp ace', 'quo"te\'s', 'back\\slash', 'w\u00e9b', 'plus+amp&eq=']
+
+
+@pytest.mark.parametrize('leaf', ODD_KEYS)
+def test_keys_are_written_and_read_exactly_as_given(client, oracle, prefix, leaf):
+    key = '%s/acc/%s' % (prefix, leaf)
+    client.set(key, 'v1')
+    assert oracle.get(key) == 'v1'
+    assert client.get(key).value == 'v1'
+    for other in ('%s/acc/h' % prefix, '%s/acc/pAct' % prefix, '%s/acc/q' % prefix):
+        assert oracle.get(other) is None
+    assert key in [node.key for node in client.get('%s/acc' % prefix, recursive=True).leaves()]
+    client.delete(key)
+    assert oracle.get(key) is None

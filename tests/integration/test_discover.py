@@ -23,6 +23,7 @@ import pytest
 
 import etcd_server
 from etcd_server import free_port
+from hostile_names import HOSTILE
 from haproxy_harness import (TEMPLATE, HaproxyProcess, WatcherProcess, haproxy_binary, http_get, wait_for,
                              watcher_settings)
 
@@ -416,3 +417,33 @@ def test_reconnects_after_etcd_restart(haproxy, backends, watchers, tmp_path, mo
         assert watcher.process.poll() is None
     finally:
         server.stop()
+
+
+def test_hostile_names_never_reach_haproxy(haproxy, backends, client, etcd_server, api, prefix, watchers):
+    base = free_port() - 100
+    good = backends('good')
+    client.set(key(prefix, 'web-100', 'h1:good:80'), good.value)
+    watcher, dummy = start_watcher(watchers, haproxy, prefix, etcd_server, api, [],
+                                   rule={'pattern': '*', 'base_port': base})
+    wait_for(lambda: reaches(base + 100, ['good']), 10, what='the good service')
+    bad_keys = []
+    for what, name in sorted(HOSTILE.items()):
+        if what in ('empty', 'slash', 'dot', 'dotdot'):
+            continue  # another depth or a path etcd itself rewrites
+        bad_keys.append(key(prefix, name + '-101', 'h1:bad:80'))
+        bad_keys.append(key(prefix, 'web-102', name))
+    for bad in bad_keys:
+        client.set(bad, good.value)
+    wait_for(lambda: len(status_of(os.path.dirname(haproxy.config))['warnings']) == len(bad_keys), 15,
+             what='one warning per hostile key')
+    config = open(haproxy.config).read()
+    assert 'listen pwn' not in config and '*:9999' not in config
+    assert 'fe_web-102' not in config
+    log = watcher.log()
+    assert sum(1 for line in log.splitlines() if 'skipped' in line) == len(bad_keys), log
+    assert not [line for line in log.splitlines() if line.startswith(('listen', ' '))], log
+    # a later good change still applies
+    other = backends('other')
+    client.set(key(prefix, 'web-100', 'h2:other:80'), other.value)
+    wait_for(lambda: reaches(base + 100, ['good', 'other']), 10, what='a later good change')
+    assert watcher.process.poll() is None

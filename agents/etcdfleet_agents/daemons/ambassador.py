@@ -32,7 +32,8 @@ ETCDFLEET_* environment (``/etc/etcdfleet/etcd.env``, or ``--env-file``).
 import ipaddress
 import os
 
-from ansible_collections.etcdfleet.cluster.plugins.module_utils.service_keys import DEFAULT_PREFIX, ServiceDataError, check_segment
+from ansible_collections.etcdfleet.cluster.plugins.module_utils.service_keys import (
+    DEFAULT_PREFIX, ServiceDataError, check_segment, check_service_name)
 
 from etcdfleet_agents.daemons.discover import DEFAULTS, DockerDiscover, load_settings
 from etcdfleet_agents.haproxy.apply import Updater
@@ -81,7 +82,7 @@ def ambassador_settings(service, listen, prefix=DEFAULT_PREFIX, mode=DEFAULT_MOD
     """
     address, port = parse_listen(listen)
     try:
-        check_segment("service name", service)
+        check_service_name(service)
         instance = check_segment("instance name", instance or "%s-%d" % (service, port))
     except ServiceDataError as exc:
         raise SettingsError(str(exc)) from None

@@ -13,6 +13,7 @@ except ImportError as _exc:  # pragma: no cover - depends on the host
     JINJA2_IMPORT_ERROR = _exc
 
 _IDENT_BAD = re.compile(r"[^A-Za-z0-9_.:-]")
+_LINE_BREAKING = re.compile(r"[\x00-\x08\x0a-\x1f\x7f\u2028\u2029\x85]")
 
 
 class HaproxyError(Exception):
@@ -44,6 +45,14 @@ def haproxy_ident(text):
     return result or "_"
 
 
+def one_line(value):
+    """Every ``{{ expression }}`` of a template goes through this: a value can never end the line
+    it is written on (control characters and line breaks become ``?``)."""
+    if isinstance(value, str):
+        return _LINE_BREAKING.sub("?", value)
+    return value
+
+
 class Template(object):
     """A Jinja2 template file rendered with strict undefined variables."""
 
@@ -65,7 +74,8 @@ class Template(object):
                                 % JINJA2_IMPORT_ERROR)
         source = self.source()
         env = jinja2.Environment(undefined=jinja2.StrictUndefined, trim_blocks=True,
-                                 lstrip_blocks=True, keep_trailing_newline=True, autoescape=False)
+                                 lstrip_blocks=True, keep_trailing_newline=True, autoescape=False,
+                                 finalize=one_line)
         env.filters["haproxy_quote"] = haproxy_quote
         env.filters["haproxy_ident"] = haproxy_ident
         try:

@@ -9,7 +9,6 @@ which services get a listening port.
 
 from __future__ import annotations
 
-import fnmatch
 import re
 from collections import OrderedDict
 from typing import Dict, List, NamedTuple, Optional, Tuple
@@ -20,7 +19,7 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils.service_keys imp
     ServiceDataError,
     as_text,
     check_port,
-    check_segment,
+    check_service_name,
     normalize_prefix,
     parse_entry,
 )
@@ -93,6 +92,35 @@ def build_catalog(pairs, prefix=DEFAULT_PREFIX, allow_hostnames=False):
     return Catalog(instances, warnings)
 
 
+def glob_to_regex(pattern):
+    """A shell glob as a regular expression matching one whole service name: ``*`` and ``?``
+    never match ``/`` or a line break; ``[...]`` and ``[!...]`` are character classes."""
+    out = []
+    index = 0
+    while index < len(pattern):
+        char = pattern[index]
+        index += 1
+        if char == '*':
+            out.append(r'[^/\r\n]*')
+        elif char == '?':
+            out.append(r'[^/\r\n]')
+        elif char == '[':
+            end = pattern.find(']', index + 1 if pattern[index:index + 1] in ('!', ']') else index)
+            if end < 0:
+                out.append(re.escape(char))
+                continue
+            body = pattern[index:end]
+            index = end + 1
+            negate = body.startswith('!')
+            if negate:
+                body = body[1:]
+            body = body.replace('\\', '\\\\').replace('^', '\\^').replace('[', '\\[')
+            out.append('[^/\\r\\n%s]' % body if negate else '[%s]' % body)
+        else:
+            out.append(re.escape(char))
+    return ''.join(out)
+
+
 class Exposure(NamedTuple):
     """One service to publish on a local port."""
     name: str
@@ -119,13 +147,17 @@ class ExposureRule(NamedTuple):
 
     def compiled(self):
         if self.pattern_type == 'glob':
-            return re.compile(fnmatch.translate(self.pattern))
+            return re.compile(glob_to_regex(self.pattern))
         return re.compile(self.pattern)
 
     def port_for(self, name):
-        """Listening port for ``name``; None if it does not match; raises
-        ValueError if it matches but gives no usable port."""
+        """Listening port for ``name``; None if it does not match (or is no valid
+        service name); raises ValueError if it matches but gives no usable port."""
         if name in self.exclude:
+            return None
+        try:
+            check_service_name(name)
+        except ServiceDataError:
             return None
         match = self.compiled().fullmatch(name)
         if not match:
@@ -195,7 +227,7 @@ def parse_exposures(services=None, rule=None, reserved_ports=(), default_mode=DE
         if 'name' not in entry or 'port' not in entry:
             raise ValueError('%s: name and port are required, got %r' % (where, entry))
         try:
-            name = check_segment('service name', entry['name'])
+            name = check_service_name(entry['name'])
         except ServiceDataError as exc:
             raise ValueError('%s: %s' % (where, exc.reason))
         port = _option_port(entry['port'], '%s (%s)' % (where, name))
@@ -228,6 +260,11 @@ def parse_exposures(services=None, rule=None, reserved_ports=(), default_mode=DE
         exclude = rule.get('exclude') or ()
         if isinstance(exclude, str) or not all(isinstance(x, str) for x in exclude):
             raise ValueError('rule: exclude must be a list of service names, got %r' % (exclude,))
+        for excluded in exclude:
+            try:
+                check_service_name(excluded)
+            except ServiceDataError as exc:
+                raise ValueError('rule: exclude: %s' % exc.reason) from None
         parsed_rule = ExposureRule(
             pattern, pattern_type, base_port,
             _option_choice(rule, 'mode', MODES, default_mode, where),

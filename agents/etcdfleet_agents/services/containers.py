@@ -16,13 +16,13 @@ from collections import OrderedDict
 from typing import Dict, List, NamedTuple, Optional, Tuple
 
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.service_keys import (
-    BAD_SEGMENT_CHARS,
     DEFAULT_PREFIX,
     Backend,
     ServiceDataError,
     check_host,
     check_port,
     check_segment,
+    check_service_name,
     encode_value,
     service_id,
     service_key,
@@ -56,10 +56,10 @@ def check_options(options):
     """Raise ValueError unless ``options`` is a usable RegistratorOptions."""
     if not isinstance(options, RegistratorOptions):
         raise ValueError('options must be RegistratorOptions, got %r' % (options,))
-    hostname = options.hostname
-    if not isinstance(hostname, str) or not hostname or BAD_SEGMENT_CHARS.search(hostname):
-        raise ValueError('hostname must be a non-empty name without "/" or whitespace, got %r'
-                         % (hostname,))
+    try:
+        check_segment('hostname', options.hostname)
+    except ServiceDataError as exc:
+        raise ValueError(exc.reason) from None
     if options.advertise_ip is not None:
         try:
             check_host(options.advertise_ip)
@@ -356,7 +356,7 @@ def container_services(container, options):
             (k, v) for k, v in sorted(settings.items())
             if k not in ('name', 'id', 'tags', 'ignore') and not k.split('_', 1)[0].isdigit())
         try:
-            check_segment('service name', service_name)
+            check_service_name(service_name)
             check_segment('service id', sid)
             address = check_host(ip)
         except ServiceDataError as exc:

@@ -24,6 +24,7 @@ from etcdfleet_agents.haproxy.apply import INVALID, RELOAD_FAILED, RELOADED, REN
 from etcdfleet_agents.haproxy.process import ConfigInvalid, ReloadFailed
 from etcdfleet_agents.haproxy.render import Template, TemplateError, haproxy_ident, haproxy_quote
 from etcdfleet_agents.runtime import SettingsError
+from hostile_names import HOSTILE
 from etcdfleet_agents.store.etcd_mirror import PrefixMirror, WatchFailed
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..', '..'))
@@ -193,9 +194,12 @@ def test_naming_rule_exposes_matching_services():
     assert 'bind *:18080' in lines_of('frontend fe_app-8080_18080', text)
 
 
-def test_odd_service_names_become_valid_identifiers():
-    text = render({'/services/my@svc/a': '10.0.0.1:1'}, services=[{'name': 'my@svc', 'port': 9000}])
-    assert 'frontend fe_my_svc_9000' in text and 'backend be_my_svc_9000' in text
+def test_service_names_are_valid_identifiers_as_they_are():
+    text = render({'/services/my.svc_A-1/a': '10.0.0.1:1'}, services=[{'name': 'my.svc_A-1', 'port': 9000}])
+    assert 'frontend fe_my.svc_A-1_9000' in text and 'backend be_my.svc_A-1_9000' in text
+    with pytest.raises(SettingsError) as err:
+        render({}, services=[{'name': 'my@svc', 'port': 9000}])
+    assert "'my@svc'" in str(err.value)
 
 
 def test_stats_section_bound_and_protected():
@@ -212,6 +216,25 @@ def test_optional_global_settings_drop_out():
                                'server_state_file': ''})
     assert lines_of('global', text) == ['maxconn 4096']
     assert 'load-server-state-from-file global' not in text
+
+
+@pytest.mark.parametrize('what', sorted(HOSTILE))
+def test_hostile_keys_never_reach_the_configuration(what):
+    name = HOSTILE[what]
+    values = {'/services/web-81/h:a:80': '10.0.0.1:80',
+              '/services/%s-82/h:a:80' % name: '10.0.0.2:80',
+              '/services/web-83/%s' % name: '10.0.0.3:80'}
+    text = render(values, services=[], rule={'pattern': '*'})
+    assert 'listen pwn' not in text and 'bind *:9999' not in text
+    assert '10.0.0.1:80' in text and '10.0.0.2' not in text and '10.0.0.3' not in text
+
+
+def test_template_expressions_cannot_break_a_line(tmp_path):
+    template = tmp_path / 'user.cfg.j2'
+    template.write_text("global\n    # {{ vars.note }}\n")
+    text = render({}, template=str(template), vars={'note': 'x\nlisten pwn\r\n  bind *:9999'})
+    assert text.count('\n') == 2, text
+    assert not any(line.startswith('listen') or line.strip().startswith('bind') for line in text.splitlines())
 
 
 def test_quote_and_ident():

@@ -20,6 +20,7 @@ from etcdfleet_agents.services.catalog import (
     parse_exposures,
     select_exposures,
 )
+from hostile_names import HOSTILE
 
 
 # ---------------------------------------------------------------------------
@@ -218,6 +219,36 @@ class TestExposures:
         config = parse_exposures(rule={'pattern': '*', 'exclude': ['docker-discover-1936']})
         exposures, warnings = select_exposures(config, ['docker-discover-1936', 'web-81'])
         assert [e.name for e in exposures] == ['web-81'] and warnings == []
+
+    @pytest.mark.parametrize('what', sorted(HOSTILE))
+    def test_rule_never_exposes_a_hostile_name(self, what):
+        name = HOSTILE[what] + '-81'
+        for rule in ({'pattern': '*'}, {'pattern': 'web*'}, {'pattern': 'w?b*'},
+                     {'pattern': '.*', 'pattern_type': 'regex'}):
+            config = parse_exposures(rule=rule)
+            exposures, dummy = select_exposures(config, [name, 'web-82'])
+            assert [e.name for e in exposures] == ['web-82'], (rule, exposures)
+
+    @pytest.mark.parametrize('name', ['web-1\nlisten pwn-9', 'web-a/x-9', 'web-1\r-9'])
+    def test_glob_star_stops_at_newline_and_slash(self, name):
+        rule = parse_exposures(rule={'pattern': 'web-*'}).rule
+        assert rule.port_for(name) is None
+        assert rule.port_for('web-1.x_y-9') == 9
+
+    def test_glob_classes_still_work(self):
+        rule = parse_exposures(rule={'pattern': 'app-[0-9]*'}).rule
+        assert rule.port_for('app-80') == 80 and rule.port_for('app-x-80') is None
+        rule = parse_exposures(rule={'pattern': 'app-[!x]?'}).rule
+        assert rule.port_for('app-81') == 81 and rule.port_for('app-x1') is None
+
+    @pytest.mark.parametrize('what', ['newline', 'slash', 'space', 'hash', 'empty'])
+    def test_explicit_and_excluded_names_are_checked(self, what):
+        with pytest.raises(ValueError) as err:
+            parse_exposures([{'name': HOSTILE[what], 'port': 8080}])
+        assert repr(HOSTILE[what]) in str(err.value)
+        with pytest.raises(ValueError) as err:
+            parse_exposures(rule={'pattern': '*', 'exclude': [HOSTILE[what]]})
+        assert 'exclude' in str(err.value)
 
     @pytest.mark.parametrize('rule, fragment', [
         ({'pattern': ''}, 'pattern must be a non-empty string'),

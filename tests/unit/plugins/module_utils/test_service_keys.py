@@ -19,6 +19,8 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils.service_keys imp
     ServiceDataError,
     ServiceId,
     ServiceKey,
+    check_segment,
+    check_service_name,
     encode_value,
     normalize_prefix,
     owned_keys,
@@ -30,6 +32,7 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils.service_keys imp
     service_id,
     service_key,
 )
+from hostile_names import GOOD_IDS, GOOD_NAMES, HOSTILE
 
 
 # ---------------------------------------------------------------------------
@@ -258,3 +261,71 @@ class TestValues:
         with pytest.raises(ServiceDataError):
             encode_value('db.local', 80)
         assert encode_value('db.local', 80, allow_hostnames=True) == 'db.local:80'
+
+
+# ---------------------------------------------------------------------------
+# names: the one definition
+# ---------------------------------------------------------------------------
+
+class TestNames:
+    @pytest.mark.parametrize('name', GOOD_NAMES)
+    def test_good_service_names(self, name):
+        assert check_service_name(name) == name
+        assert parse_key(service_key(name, 'h:c:80')) == (name, 'h:c:80')
+
+    @pytest.mark.parametrize('sid', GOOD_IDS + GOOD_NAMES)
+    def test_good_instance_ids(self, sid):
+        assert check_segment('service id', sid) == sid
+        assert parse_key('/services/web/%s' % sid) == ('web', sid)
+
+    @pytest.mark.parametrize('what', sorted(HOSTILE))
+    def test_hostile_service_name_refused(self, what):
+        name = HOSTILE[what]
+        with pytest.raises(ServiceDataError) as err:
+            check_service_name(name)
+        assert err.value.code == BAD_NAME
+        with pytest.raises(ServiceDataError):
+            service_key(name, 'id')
+
+    @pytest.mark.parametrize('what', sorted(HOSTILE))
+    def test_hostile_instance_id_refused(self, what):
+        with pytest.raises(ServiceDataError) as err:
+            check_segment('service id', HOSTILE[what])
+        assert err.value.code == BAD_NAME
+
+    @pytest.mark.parametrize('what', sorted(HOSTILE))
+    def test_parse_key_skips_hostile_names(self, what):
+        name = HOSTILE[what]
+        for key in ('/services/%s/h:c:80' % name, '/services/web/%s' % name):
+            with pytest.raises(ServiceDataError) as err:
+                parse_key(key)
+            assert err.value.key == key
+            assert err.value.code in (BAD_NAME, WRONG_DEPTH)
+
+    def test_service_names_hold_no_colon_or_at(self):
+        for name in ('a:b', 'a@b', '-lead', '_lead', '.hidden'):
+            with pytest.raises(ServiceDataError):
+                check_service_name(name)
+
+    def test_message_names_the_value_readably(self):
+        with pytest.raises(ServiceDataError) as err:
+            parse_key('/services/%s/h:c:80' % HOSTILE['newline'])
+        text = str(err.value)
+        assert '\n' not in text and '\\n' in text
+        assert 'web-1' in text
+
+    def test_message_shortens_a_long_name(self):
+        key = '/services/%s/h:c:80' % HOSTILE['long']
+        with pytest.raises(ServiceDataError) as err:
+            parse_key(key)
+        text = str(err.value)
+        assert len(text) < 400, text
+        assert '4096' in text or 'characters' in text
+
+    def test_length_limits(self):
+        assert check_service_name('a' * 128)
+        with pytest.raises(ServiceDataError):
+            check_service_name('a' * 129)
+        assert check_segment('service id', 'a' * 255)
+        with pytest.raises(ServiceDataError):
+            check_segment('service id', 'a' * 256)
