@@ -427,19 +427,27 @@ def flaky_reload(haproxy, flag):
     return ['sh', '-c', script, 'reload', flag] + haproxy.reload_command
 
 
-def test_failed_reload_is_retried_without_an_etcd_change(haproxy, backends, client, etcd_server, api, prefix,
-                                                         watchers, tmp_path):
+def reload_fails_on_a_change(haproxy, backends, client, etcd_server, api, prefix, watchers, flag, mode):
+    """Backend ``one`` served through a watcher whose reload command refuses (``mode``: 'once' or
+    'always') from the moment backend ``two`` is added; returns (watcher, service port, stats port)."""
     port = free_port()
-    flag = str(tmp_path / 'refuse-reload')
     one, two = backends('one'), backends('two')
     client.set(key(prefix, 'web', 'h1:one:80'), one.value)
-    watcher, dummy = start_watcher(watchers, haproxy, prefix, etcd_server, api, [{'name': 'web', 'port': port}],
-                                   reload_command=flaky_reload(haproxy, flag))
+    watcher, stats_port = start_watcher(watchers, haproxy, prefix, etcd_server, api, [{'name': 'web', 'port': port}],
+                                        reload_command=flaky_reload(haproxy, flag))
     wait_for(lambda: reaches(port, ['one']), 10, what='backend one')
     with open(flag, 'w') as handle:
-        handle.write('once\n')
+        handle.write(mode + '\n')
     client.set(key(prefix, 'web', 'h2:two:80'), two.value)
     wait_for(lambda: 'reload-failed' in watcher.log(), 10, what='the failed reload in the log')
+    return watcher, port, stats_port
+
+
+def test_failed_reload_is_retried_without_an_etcd_change(haproxy, backends, client, etcd_server, api, prefix,
+                                                         watchers, tmp_path):
+    flag = str(tmp_path / 'refuse-reload')
+    watcher, port, dummy = reload_fails_on_a_change(haproxy, backends, client, etcd_server, api, prefix, watchers,
+                                                    flag, 'once')
     # nothing changes in etcd any more: the retry alone brings backend two in
     wait_for(lambda: reaches(port, ['one', 'two']), 15, what='backend two after the retry')
     assert not os.path.exists(flag)
@@ -451,19 +459,11 @@ def test_failed_reload_is_retried_without_an_etcd_change(haproxy, backends, clie
 
 def test_restarted_watcher_applies_a_reload_that_failed(haproxy, backends, client, etcd_server, api, prefix,
                                                         watchers, tmp_path):
-    port = free_port()
     flag = str(tmp_path / 'refuse-reload')
-    one, two = backends('one'), backends('two')
-    client.set(key(prefix, 'web', 'h1:one:80'), one.value)
-    first, stats_port = start_watcher(watchers, haproxy, prefix, etcd_server, api, [{'name': 'web', 'port': port}],
-                                      reload_command=flaky_reload(haproxy, flag))
-    wait_for(lambda: reaches(port, ['one']), 10, what='backend one')
-    with open(flag, 'w') as handle:
-        handle.write('always\n')
-    client.set(key(prefix, 'web', 'h2:two:80'), two.value)
-    wait_for(lambda: 'reload-failed' in first.log(), 10, what='the failed reload in the log')
+    first, port, stats_port = reload_fails_on_a_change(haproxy, backends, client, etcd_server, api, prefix,
+                                                       watchers, flag, 'always')
     assert first.stop() == 0
-    assert two.value.split(':')[-1] in open(haproxy.config).read()  # installed, not running
+    assert 'two' in open(haproxy.config).read()  # installed, not running
     assert reaches(port, ['one'])
     os.unlink(flag)
     os.rename(str(tmp_path / 'discover.log'), str(tmp_path / 'discover-first.log'))
