@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 
@@ -202,3 +204,72 @@ class Agent(object):
         if self._log is not None:
             self._log.close()
             self._log = None
+
+
+class DockerSocketProxy(object):
+    """A Unix socket forwarding to Docker's, which a test closes (every connection dropped, the
+    socket removed: Docker is unreachable) and opens again."""
+
+    def __init__(self, path, target='/var/run/docker.sock'):
+        self.path = path
+        self.target = target
+        self.url = 'unix://%s' % path
+        self._listener = None
+        self._connections = []
+        self._lock = threading.Lock()
+
+    def open(self):
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(self.path)
+        listener.listen(16)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+        return self
+
+    def _accept(self, listener):
+        while True:
+            try:
+                client, dummy = listener.accept()
+            except OSError:
+                return
+            upstream = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                upstream.connect(self.target)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._connections.extend([client, upstream])
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pump(source, sink):
+        try:
+            while True:
+                data = source.recv(65536)
+                if not data:
+                    break
+                sink.sendall(data)
+        except OSError:
+            pass
+        for end in (source, sink):
+            try:
+                end.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def close(self):
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+        if os.path.exists(self.path):
+            os.unlink(self.path)
+        with self._lock:
+            connections, self._connections = self._connections, []
+        for end in connections:
+            try:
+                end.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            end.close()

@@ -83,9 +83,11 @@ def status_of(watcher_dir):
         return json.load(handle)
 
 
-def start_watcher(make, haproxy, prefix, etcd, api, services, **extra):
+def start_watcher(make, haproxy, prefix, etcd, api, services, reload_command=None, **extra):
     stats_port = free_port()
     settings = watcher_settings(haproxy, services, stats_port, prefix=prefix, **extra)
+    if reload_command:
+        settings['haproxy']['reload_command'] = reload_command
     watcher = make(settings, etcd.url, api).start()
     wait_for(lambda: 'reloaded HAProxy' in watcher.log(), 15, what='first reload')
     return watcher, stats_port
@@ -447,3 +449,58 @@ def test_hostile_names_never_reach_haproxy(haproxy, backends, client, etcd_serve
     client.set(key(prefix, 'web-100', 'h2:other:80'), other.value)
     wait_for(lambda: reaches(base + 100, ['good', 'other']), 10, what='a later good change')
     assert watcher.process.poll() is None
+
+
+def flaky_reload(haproxy, flag):
+    """A reload command that fails while ``flag`` exists (removing it when it holds 'once')."""
+    script = ('if [ -e "$1" ]; then grep -q once "$1" && rm -f "$1"; echo "reload refused" >&2; exit 1; fi; '
+              'shift; exec "$@"')
+    return ['sh', '-c', script, 'reload', flag] + haproxy.reload_command
+
+
+def reload_fails_on_a_change(haproxy, backends, client, etcd_server, api, prefix, watchers, flag, mode):
+    """Backend ``one`` served through a watcher whose reload command refuses (``mode``: 'once' or
+    'always') from the moment backend ``two`` is added; returns (watcher, service port, stats port)."""
+    port = free_port()
+    one, two = backends('one'), backends('two')
+    client.set(key(prefix, 'web', 'h1:one:80'), one.value)
+    watcher, stats_port = start_watcher(watchers, haproxy, prefix, etcd_server, api, [{'name': 'web', 'port': port}],
+                                        reload_command=flaky_reload(haproxy, flag))
+    wait_for(lambda: reaches(port, ['one']), 10, what='backend one')
+    with open(flag, 'w') as handle:
+        handle.write(mode + '\n')
+    client.set(key(prefix, 'web', 'h2:two:80'), two.value)
+    wait_for(lambda: 'reload-failed' in watcher.log(), 10, what='the failed reload in the log')
+    return watcher, port, stats_port
+
+
+def test_failed_reload_is_retried_without_an_etcd_change(haproxy, backends, client, etcd_server, api, prefix,
+                                                         watchers, tmp_path):
+    flag = str(tmp_path / 'refuse-reload')
+    watcher, port, dummy = reload_fails_on_a_change(haproxy, backends, client, etcd_server, api, prefix, watchers,
+                                                    flag, 'once')
+    # nothing changes in etcd any more: the retry alone brings backend two in
+    wait_for(lambda: reaches(port, ['one', 'two']), 15, what='backend two after the retry')
+    assert not os.path.exists(flag)
+    log = watcher.log()
+    assert log.count('reload-failed') == 1, log
+    assert log.count('recovered after') == 1, log
+    assert status_of(os.path.dirname(haproxy.config))['ok'] is True
+
+
+def test_restarted_watcher_applies_a_reload_that_failed(haproxy, backends, client, etcd_server, api, prefix,
+                                                        watchers, tmp_path):
+    flag = str(tmp_path / 'refuse-reload')
+    first, port, stats_port = reload_fails_on_a_change(haproxy, backends, client, etcd_server, api, prefix,
+                                                       watchers, flag, 'always')
+    assert first.stop() == 0
+    assert 'two' in open(haproxy.config).read()  # installed, not running
+    assert reaches(port, ['one'])
+    os.unlink(flag)
+    os.rename(str(tmp_path / 'discover.log'), str(tmp_path / 'discover-first.log'))
+    # the same settings: the second watcher renders the very file the first one installed
+    settings = watcher_settings(haproxy, [{'name': 'web', 'port': port}], stats_port, prefix=prefix)
+    settings['haproxy']['reload_command'] = flaky_reload(haproxy, flag)
+    second = watchers(settings, etcd_server.url, api).start()
+    wait_for(lambda: reaches(port, ['one', 'two']), 15, what='backend two after the restart')
+    assert 'reloaded HAProxy' in second.log()

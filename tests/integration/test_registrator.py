@@ -18,7 +18,7 @@ import pytest
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.etcd import EtcdClient, EtcdWatchTimeout
 from etcd_server import EtcdServer, free_port
 from integration_helpers import Oracle
-from registrator_helpers import Agent, Containers, docker, docker_available, wait_for
+from registrator_helpers import Agent, Containers, DockerSocketProxy, docker, docker_available, wait_for
 
 TTL = 4
 
@@ -297,3 +297,29 @@ def test_bad_setting_is_one_line(etcd_server, api):
     assert result.returncode == 2
     assert 'ttl 1 leaves no time to renew the keys' in result.stderr
     assert 'Traceback' not in result.stderr
+
+
+def test_keys_expire_while_docker_is_unreachable_and_come_back(oracle, agent, containers, prefix, hostname, tmp_path):
+    """Docker away: the containers' state is unknown, so the keys are no longer refreshed and
+    expire within the TTL; Docker back: what runs is registered, what went meanwhile is not."""
+    proxy = DockerSocketProxy(str(tmp_path / 'docker.sock')).open()
+    try:
+        running = agent('--resync', '0', '--docker-url', proxy.url).start()
+        web_port, gone_port, new_port = free_ports(3)
+        containers.run('web', ports=['%d:80' % web_port])
+        containers.run('gone', ports=['%d:80' % gone_port])
+        wait_for(lambda: len(mine(oracle, prefix, hostname, containers)) == 2, what='two keys')
+        proxy.close()
+        running.wait_log('Docker unreachable')
+        wait_for(lambda: not mine(oracle, prefix, hostname, containers), timeout=TTL + 3, interval=0.1,
+                 what='expiry while Docker is unreachable')
+        containers.remove('gone')
+        containers.run('new', ports=['%d:80' % new_port])
+        proxy.open()
+        wait_for(lambda: sorted(v.rsplit(':', 1)[-1] for v in mine(oracle, prefix, hostname, containers).values())
+                 == sorted([str(web_port), str(new_port)]), timeout=20, what='web and new registered again')
+        assert running.process.poll() is None
+        log = running.log()
+        assert log.count('no longer refreshing') == 1, log
+    finally:
+        proxy.close()

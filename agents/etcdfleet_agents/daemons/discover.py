@@ -31,7 +31,7 @@ from etcdfleet_agents import runtime
 from etcdfleet_agents.haproxy.apply import RELOADED, UNCHANGED, Updater
 from etcdfleet_agents.haproxy.process import DEFAULT_RELOAD_COMMAND, Haproxy
 from etcdfleet_agents.haproxy.render import Template, build_context
-from etcdfleet_agents.runtime import SettingsError, read_env_file, read_settings_file
+from etcdfleet_agents.runtime import Backoff, SettingsError, read_env_file, read_settings_file
 from etcdfleet_agents.services.catalog import (
     BALANCE_ALGORITHMS,
     DEFAULT_BALANCE,
@@ -223,6 +223,8 @@ class DockerDiscover(runtime.Daemon):
         self.mirror = None
         self.exit_code = 0
         self._warned = set()
+        self._failed = None
+        self._failures = 0
         if settings is not None:
             self._setup(settings)
 
@@ -270,13 +272,20 @@ class DockerDiscover(runtime.Daemon):
         result = self.updater.apply(context)
         summary = ", ".join("%s:%d=%d" % (s["name"], s["port"], len(s["servers"])) for s in context["services"])
         summary = summary or "no services"
+        if result.ok and self._failures:
+            self.log.info("recovered after %d failed attempt(s)", self._failures)
         if result.action == RELOADED:
             self.log.info("reloaded HAProxy with configuration %s (%s)%s", result.digest, summary,
                           "" if result.state_saved else "; no server state to keep")
         elif result.action == UNCHANGED:
             self.log.info("configuration %s unchanged (%s); no reload", result.digest, summary)
+        elif (result.action, result.digest) != self._failed:
+            self.log.error("%s: %s; the previous configuration keeps serving%s", result.action, result.message,
+                           "; retrying with backoff" if self.updater.reload_pending else "")
+        if result.ok:
+            self._failed, self._failures = None, 0
         else:
-            self.log.error("%s: %s; the previous configuration keeps serving", result.action, result.message)
+            self._failed, self._failures = (result.action, result.digest), self._failures + 1
         self._write_status(result, context)
         return result
 
@@ -351,12 +360,17 @@ class DockerDiscover(runtime.Daemon):
                           self.settings["prefix"], mirror.revision)
             self.update(values)
             mirror.start()
+            retry = Backoff(first=0.5, cap=30.0)
             while not self.stopping.is_set():
-                changes = mirror.wait(self.settings["debounce"], self.settings["max_delay"])
+                # A failed reload is retried with capped backoff while etcd stays quiet.
+                timeout = retry.next_delay() if self.updater.reload_pending else None
+                changes = mirror.wait(self.settings["debounce"], self.settings["max_delay"], timeout=timeout)
                 if changes is None:
                     break
-                if changes:
+                if changes or self.updater.reload_pending:
                     self.update(mirror.values)
+                if not self.updater.reload_pending:
+                    retry.reset()
         finally:
             if mirror.close():
                 store.close()

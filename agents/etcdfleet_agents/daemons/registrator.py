@@ -18,7 +18,9 @@ How the keys stay right:
   keys after a crash of the agent or missed events.
 * Keys carry a TTL (``--ttl``) renewed every third of it without waking watchers (v2
   ``refresh``, v3 one lease kept alive for all keys). When the agent or the whole node dies,
-  its keys are gone within the TTL.
+  its keys are gone within the TTL. While Docker is unreachable the containers' state is
+  unknown: the keys are not renewed and expire; the resync after Docker returns registers what
+  runs again and removes what went meanwhile.
 * Containers with a Docker HEALTHCHECK are registered once healthy and deregistered when they
   turn unhealthy (``--ignore-health`` registers them regardless).
 * On SIGTERM the agent stops and leaves its keys to expire (an agent restart or upgrade does not
@@ -40,6 +42,7 @@ from etcdfleet_agents.docker.daemon import DockerEventsDaemon
 from etcdfleet_agents.docker.events import (
     RESYNC,
     STOP,
+    UNREACHABLE,
     inspect_or_none,
     short_container_id,
 )
@@ -281,12 +284,16 @@ class Registrator(DockerEventsDaemon):
         retry_at = now
         next_keepalive = now + self.keepalive_interval if self.keeper is not None else None
         next_resync = None
+        docker_away = False       # Docker unreachable: renew nothing until a resync succeeds
         while not self.stopping.is_set():
             now = time.monotonic()
             if self.need_resync and now >= retry_at:
                 try:
                     self.resync(self.need_resync)
                     self.need_resync = None
+                    if docker_away:
+                        docker_away = False
+                        next_keepalive = now + self.keepalive_interval if self.keeper is not None else None
                     resync_backoff.reset()
                     next_resync = now + self.resync_interval if self.resync_interval else None
                 except Exception as exc:  # pylint: disable=broad-except
@@ -294,7 +301,7 @@ class Registrator(DockerEventsDaemon):
                     retry_at = now + delay
                     self.log.warning("resync (%s) failed: %s: %s; retrying in %.1fs", self.need_resync,
                                      type(exc).__name__, error_text(exc), delay)
-            if next_keepalive is not None and now >= next_keepalive:
+            if next_keepalive is not None and now >= next_keepalive and not docker_away:
                 try:
                     self.keepalive()
                     keepalive_backoff.reset()
@@ -311,7 +318,8 @@ class Registrator(DockerEventsDaemon):
                 self.need_resync = "periodic"
                 retry_at = now
                 next_resync = None
-            item = self.next_item((next_keepalive, next_resync, retry_at if self.need_resync else None))
+            item = self.next_item((None if docker_away else next_keepalive, next_resync,
+                                   retry_at if self.need_resync else None))
             if item is None:
                 continue
             kind, payload = item
@@ -321,6 +329,12 @@ class Registrator(DockerEventsDaemon):
                 if not self.need_resync:
                     self.need_resync = payload
                 retry_at = time.monotonic()
+                continue
+            if kind == UNREACHABLE:
+                if not docker_away and self.keeper is not None and self.registered:
+                    self.log.warning("Docker unreachable: no longer refreshing %d key(s), they expire within %ds"
+                                     " unless Docker returns", len(self.registered), self.ttl)
+                docker_away = True
                 continue
             cid, action, name = payload
             try:

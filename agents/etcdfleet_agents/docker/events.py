@@ -2,8 +2,8 @@
 """Docker's API client and container event stream, shared by the registrator and the announcer.
 
 ``DockerEventSource`` is a thread that follows the engine's container events and posts
-``(RESYNC, reason)`` after every (re)connection and ``(CONTAINER, (id, action, name))`` per event
-on the daemon's queue; ``STOP`` is the item a daemon posts to itself to end its loop.
+``(RESYNC, reason)`` after every (re)connection, ``(UNREACHABLE, reason)`` once when Docker goes
+away and ``(CONTAINER, (id, action, name))`` per event on the daemon's queue; ``STOP`` is the item a daemon posts to itself to end its loop.
 """
 
 import logging
@@ -28,6 +28,7 @@ EVENT_ACTIONS = ("start", "restart", "die", "stop", "kill", "destroy", "rename",
 # Queue items: (kind, payload)
 STOP = "stop"
 RESYNC = "resync"
+UNREACHABLE = "unreachable"
 CONTAINER = "container"
 
 
@@ -58,7 +59,7 @@ class DockerEventSource(threading.Thread):
     """Follows Docker's container events and posts them on a queue; reconnects with backoff.
 
     Posts ``(RESYNC, reason)`` after every (re)connection (the stream is open first, so nothing
-    that happens during the resync is lost) and ``(CONTAINER, (id, action, name))`` per event.
+    that happens during the resync is lost), ``(UNREACHABLE, reason)`` once per outage and ``(CONTAINER, (id, action, name))`` per event.
     ``filters`` adds Docker event filters (for example ``{"container": [name]}``).
     """
 
@@ -113,6 +114,7 @@ class DockerEventSource(threading.Thread):
                 if not failing:
                     self.log.warning("Docker unreachable: %s: %s; retrying with backoff",
                                      type(exc).__name__, error_text(exc))
+                    self.post((UNREACHABLE, "%s: %s" % (type(exc).__name__, error_text(exc))))
                 failing = True
                 self.stopping.wait(delay)
             finally:

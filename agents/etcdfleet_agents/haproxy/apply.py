@@ -40,7 +40,10 @@ class ApplyResult(NamedTuple):
 class Updater(object):
     """Turns a template context into a running HAProxy configuration, safely.
 
-    A failed reload is retried at the next ``apply`` even when the render is unchanged.
+    A failed reload is retried at the next ``apply`` even when the render is unchanged, also
+    after a restart: the file is UNCHANGED only when HAProxy was last reloaded successfully with
+    it (``Haproxy.applied``); otherwise ``apply`` reloads and ``reload_pending`` stays set until
+    a reload succeeds.
     """
 
     def __init__(self, template, haproxy):
@@ -66,7 +69,9 @@ class Updater(object):
             return ApplyResult(RENDER_FAILED, str(exc))
         text_digest = digest(text)
         if text == self.haproxy.current() and not self.reload_pending:
-            return ApplyResult(UNCHANGED, "", text_digest)
+            if self.haproxy.applied() == text_digest:
+                return ApplyResult(UNCHANGED, "", text_digest)
+            self.reload_pending = True
         try:
             candidate = self.haproxy.check(text)
         except ConfigInvalid as exc:
@@ -83,4 +88,5 @@ class Updater(object):
             self.reload_pending = True
             return ApplyResult(RELOAD_FAILED, str(exc), text_digest, saved)
         self.reload_pending = False
+        self.haproxy.mark_applied(text_digest)
         return ApplyResult(RELOADED, "", text_digest, saved)

@@ -57,6 +57,27 @@ class Haproxy(object):
     def rejected_path(self):
         return self.config_path + ".rejected"
 
+    @property
+    def applied_path(self):
+        return self.config_path + ".applied"
+
+    def applied(self):
+        """The digest of the configuration HAProxy was last reloaded with successfully (recorded
+        by ``mark_applied``), or None when unknown: then what runs may differ from the file."""
+        try:
+            with open(self.applied_path, encoding="utf-8") as handle:
+                return handle.read().strip() or None
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    def mark_applied(self, text_digest):
+        """Record that HAProxy now runs the configuration with ``text_digest`` (survives restarts
+        of the daemon, so a reload that failed before a restart is made after it)."""
+        try:
+            write_atomic(self.applied_path, text_digest + "\n")
+        except OSError:
+            remove_file(self.applied_path)
+
     def current(self):
         """The live configuration's text, or None when there is none (or it cannot be read)."""
         try:

@@ -6,8 +6,9 @@ metadata matches it (``placement.desired_units``), in state ``loaded``
 or ``launched``.  The agent writes each one to the runtime unit directory
 (``/run/fleet/units/<name>``), links it into ``/run/systemd/system``, reloads
 systemd once per pass when files it knows changed or went, starts launched
-units and stops loaded ones, and removes (stop, unlink, reload) units no
-longer meant to be here.
+units (with the launched units bound to them: a ``BindsTo=`` sidekick that
+stopped with its partner starts again with it) and stops loaded ones, and
+removes (stop, unlink, reload) units no longer meant to be here.
 
 It keeps no state of its own across restarts: the unit files in the runtime
 directory and systemd's view are the truth, so a restarted agent finds its
@@ -116,6 +117,7 @@ class Agent(object):
                 self.started.add(name)
                 continue
             to_start.append(name)
+        to_start += self._sidekicks_of(set(to_start) | set(to_restart), launched, desired)
         if to_restart:
             self.systemd.restart(to_restart)
             for name in to_restart:
@@ -143,6 +145,19 @@ class Agent(object):
         with self.lock:
             self.managed = dict((n, (desired[n][0], desired[n][1].hash, desired[n][2])) for n in desired)
         return actions
+
+    def _sidekicks_of(self, starting, launched, desired):
+        """Launched units bound (``BindsTo=``) to a unit started in this pass and not started
+        themselves: stopping their partner stopped them, and the registry still wants them
+        running (``fleetctl stop`` of the sidekick itself makes it ``loaded``)."""
+        found = []
+        for name in launched:
+            if name in starting:
+                continue
+            partners = set(' '.join(desired[name][1].get('Unit', 'BindsTo')).split())
+            if partners & starting:
+                found.append(name)
+        return found
 
     def managed_units(self):
         with self.lock:

@@ -20,7 +20,7 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils.etcd import (
     EtcdNode,
 )
 from etcdfleet_agents.daemons import discover
-from etcdfleet_agents.haproxy.apply import INVALID, RELOAD_FAILED, RELOADED, RENDER_FAILED, UNCHANGED, Updater
+from etcdfleet_agents.haproxy.apply import INVALID, RELOAD_FAILED, RELOADED, RENDER_FAILED, UNCHANGED, Updater, digest
 from etcdfleet_agents.haproxy.process import ConfigInvalid, ReloadFailed
 from etcdfleet_agents.haproxy.render import Template, TemplateError, haproxy_ident, haproxy_quote
 from etcdfleet_agents.runtime import SettingsError
@@ -281,14 +281,22 @@ def test_template_is_read_again_on_every_render(tmp_path):
 class RecordingHaproxy(object):
     """Stands in for etcdfleet_agents.haproxy.process.Haproxy: keeps the live text in memory, records calls."""
 
-    def __init__(self, live=None):
+    def __init__(self, live=None, applied=None):
         self.live = live
         self.calls = []
         self.reject = None
         self.fail_reload = False
+        # digest of what HAProxy runs; a live file given here counts as running unless told
+        self.running = applied if applied is not None else (digest(live) if live is not None else None)
 
     def current(self):
         return self.live
+
+    def applied(self):
+        return self.running
+
+    def mark_applied(self, text_digest):
+        self.running = text_digest
 
     def check(self, text):
         self.calls.append('check')
@@ -352,6 +360,33 @@ def test_failed_reload_is_retried_even_when_unchanged(tmp_path):
     assert updater.apply({'v': 1}).action == RELOADED
     assert updater.apply({'v': 1}).action == UNCHANGED
     assert updater.haproxy.calls.count('reload') == 2
+
+
+def test_failed_reload_before_a_restart_is_made_after_it(tmp_path):
+    """A new Updater (a restarted daemon) finds the file installed but not what HAProxy runs."""
+    updater, dummy = updater_for(tmp_path)
+    updater.haproxy.fail_reload = True
+    assert updater.apply({'v': 1}).action == RELOAD_FAILED
+    restarted = Updater(updater.template, updater.haproxy)
+    updater.haproxy.fail_reload = False
+    assert restarted.apply({'v': 1}).action == RELOADED
+    assert restarted.apply({'v': 1}).action == UNCHANGED
+
+
+def test_daemon_logs_a_failing_reload_once_and_its_recovery_once(tmp_path, caplog):
+    daemon = discover.DockerDiscover(settings=settings(status_file=''))
+    daemon.updater.haproxy = RecordingHaproxy()
+    daemon.updater.haproxy.fail_reload = True
+    with caplog.at_level(logging.INFO):
+        for dummy in range(3):
+            daemon.update(VALUES)
+        daemon.updater.haproxy.fail_reload = False
+        daemon.update(VALUES)
+        daemon.update(VALUES)
+    messages = [r.getMessage() for r in caplog.records]
+    assert sum('reload-failed' in m for m in messages) == 1, messages
+    assert sum(m.startswith('recovered after 3 failed') for m in messages) == 1, messages
+    assert messages[-1].endswith('no reload')
 
 
 def test_daemon_update_logs_one_line_and_writes_status(tmp_path, caplog):

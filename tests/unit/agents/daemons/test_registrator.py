@@ -409,6 +409,31 @@ def test_keepalive_failure_then_recovery(store, docker, monkeypatch):
                  what='keys written again')
 
 
+def test_no_renewal_while_docker_is_unreachable(store, docker, caplog, monkeypatch):
+    caplog.set_level('INFO', logger='registrator')
+    monkeypatch.setattr(reg.Backoff, 'next_delay', lambda self: 0.05)
+    docker.add('web1', ports=[('80/tcp', 32768)])
+    gone = docker.add('web2', ports=[('80/tcp', 32769)])
+    agent = make_agent(store, docker, '--ttl', '2', '--resync', '0')
+    with Running(agent):
+        wait_for(lambda: len(store.values()) == 2, what='initial resync')
+        docker.down = True
+        docker.end_stream()
+        wait_for(lambda: 'no longer refreshing 2 key(s)' in caplog.text, what='the outage noticed')
+        store.advance(3)      # longer than the TTL: nothing may renew or write the keys again
+        time.sleep(3 * agent.keepalive_interval)
+        assert store.values() == {}
+        docker.remove(gone)
+        docker.down = False
+        wait_for(lambda: store.values() == {'/services/nginx/node-1:web1:80': '10.0.0.5:32768'},
+                 what='catch-up after Docker returned')
+        store.advance(1.5)
+        time.sleep(2 * agent.keepalive_interval)
+        store.advance(1.5)    # renewed again: alive past the TTL
+        assert list(store.values()) == ['/services/nginx/node-1:web1:80']
+    assert caplog.text.count('no longer refreshing') == 1
+
+
 def test_stop_is_prompt(store, docker):
     agent = make_agent(store, docker, '--ttl', '300', '--resync', '3000')
     thread = threading.Thread(target=agent.retrying, args=(agent.serve,), daemon=True)

@@ -145,3 +145,28 @@ def test_a_destroyed_unit_is_stopped_completely_before_its_file_goes(agent):
                      ('remove', 'web.service'), ('daemon-reload',)], order
     assert sd.stop_waited == {'web-side.service': True, 'web.service': True}
     assert sd.files == {}
+
+
+def test_a_sidekick_starts_again_with_the_unit_it_binds_to(agent):
+    sidekick = parse_unit('[Unit]\nBindsTo=web.service\nAfter=web.service\n[Service]\nExecStart=/bin/sleep 1d\n')
+    sd = agent.systemd
+    agent.reconcile(snapshot({'web.service': (SLEEP, 'launched', HERE), 'side.service': (sidekick, 'launched', HERE)}))
+    assert sd.count('start', 'side.service') == 1
+    # fleetctl stop web.service: systemd stops the sidekick with it (BindsTo=)
+    agent.reconcile(snapshot({'web.service': (SLEEP, 'loaded', HERE), 'side.service': (sidekick, 'launched', HERE)}))
+    sd.active.pop('side.service', None)
+    # fleetctl start web.service: the sidekick, still launched, starts with it
+    agent.reconcile(snapshot({'web.service': (SLEEP, 'launched', HERE), 'side.service': (sidekick, 'launched', HERE)}))
+    assert 'web.service' in sd.active and 'side.service' in sd.active
+    assert sd.count('start', 'side.service') == 2
+
+
+def test_a_sidekick_stopped_on_purpose_stays_stopped(agent):
+    sidekick = parse_unit('[Unit]\nBindsTo=web.service\n[Service]\nExecStart=/bin/sleep 1d\n')
+    sd = agent.systemd
+    agent.reconcile(snapshot({'web.service': (SLEEP, 'launched', HERE), 'side.service': (sidekick, 'launched', HERE)}))
+    agent.reconcile(snapshot({'web.service': (SLEEP, 'launched', HERE), 'side.service': (sidekick, 'loaded', HERE)}))
+    agent.reconcile(snapshot({'web.service': (SLEEP, 'loaded', HERE), 'side.service': (sidekick, 'loaded', HERE)}))
+    agent.reconcile(snapshot({'web.service': (SLEEP, 'launched', HERE), 'side.service': (sidekick, 'loaded', HERE)}))
+    assert 'web.service' in sd.active and 'side.service' not in sd.active
+    assert sd.count('start', 'side.service') == 1
