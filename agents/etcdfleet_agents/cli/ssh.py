@@ -56,7 +56,7 @@ def find_address(snap, target):
     machine, unit = lookups
     if machine is not None and unit:
         raise TargetNotFound('ambiguous argument, both machine and unit found for `%s`.\n'
-                           'Please use flag `-m` or `-u` to refine the search' % target)
+                             'Please use flag `-m` or `-u` to refine the search' % target)
     if machine is not None:
         return machine
     if unit:
