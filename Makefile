@@ -50,6 +50,7 @@ lab-down: venv
 	$(PLAYBOOK) playbooks/lab.yml -e lab_state=absent
 
 cluster: lab
+	$(PLAYBOOK) -i $(LAB_INVENTORY) playbooks/lab_ssh.yml
 	$(PLAYBOOK) -i $(LAB_INVENTORY) playbooks/site.yml
 	@scripts/cluster-info.sh "$(LAB_INVENTORY)"
 

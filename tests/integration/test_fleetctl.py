@@ -87,20 +87,31 @@ def test_the_seed_session(env, capsys):
     assert run('list-unit-files') == 0
     out = capsys.readouterr().out
     assert re.search(r'kappa-test@4\.service\s+[0-9a-f]{7}\s+launched\s+inactive\s+-', out)
-    assert 'kappa-test@4.service: kappa-test@4.service cannot be placed' in out
+    # the reason names the unit once, in the notes and in start's error
+    assert 'kappa-test@4.service: kappa-test@4.service' not in out
+    assert re.search(r'^kappa-test@4\.service cannot be placed: 7aa2819a: Conflicts', out, re.M), out
+    assert captured.err.count('kappa-test@4.service') == 1, captured.err
 
     assert run('stop', 'kappa-test@1.service', 'kappa-test@2.service', 'kappa-test@3.service') == 0
-    lines = capsys.readouterr().out.splitlines()
-    assert sorted(line.split(' loaded on ')[0] for line in lines) == [
+    captured = capsys.readouterr()
+    assert sorted(line.split(' loaded on ')[0] for line in captured.out.splitlines()) == [
         'Unit kappa-test@%d.service' % i for i in (1, 2, 3)]
+    # fleet 1.0 closes with this line on stderr (Go's list format)
+    assert captured.err == 'Successfully stopped units [%s].\n' % ' '.join(
+        'kappa-test@%d.service' % i for i in (1, 2, 3))
     assert run('unload', 'kappa-test@1.service', 'kappa-test@2.service', 'kappa-test@3.service') == 0
+    captured = capsys.readouterr()
     # one line per unit as it reaches the state, in the order the machines got there
-    assert sorted(capsys.readouterr().out.splitlines()) == [
+    assert sorted(captured.out.splitlines()) == [
         'Unit kappa-test@%d.service inactive' % i for i in (1, 2, 3)]
+    assert captured.err == 'Successfully unloaded units [%s].\n' % ' '.join(
+        'kappa-test@%d.service' % i for i in (1, 2, 3))
     assert run('stop', 'kappa-test@1.service') == 1
-    assert 'Unable to stop unit kappa-test@1.service in state inactive' in capsys.readouterr().err
+    assert capsys.readouterr().err == 'Unable to stop unit kappa-test@1.service in state inactive\n'
     assert run('destroy', 'kappa-test@.service', 'kappa-test@1.service') == 0
-    assert capsys.readouterr().out.splitlines() == ['Destroyed kappa-test@.service', 'Destroyed kappa-test@1.service']
+    captured = capsys.readouterr()
+    assert captured.out.splitlines() == ['Destroyed kappa-test@.service', 'Destroyed kappa-test@1.service']
+    assert captured.err == ''
     assert sorted(store.snapshot().jobs) == ['kappa-test@2.service', 'kappa-test@3.service', 'kappa-test@4.service']
 
 
@@ -108,13 +119,17 @@ def test_replace_and_no_block(env, capsys):
     run, store, nodes, tmp = env
     (tmp / 'web.service').write_text('[Service]\nExecStart=/bin/sleep 1\n')
     assert run('start', '--no-block', 'web.service') == 0
-    assert capsys.readouterr().out == 'Unit web.service inactive\n'
+    assert capsys.readouterr().out == 'Unit web.service inactive\nTriggered unit web.service start\n'
     assert wait_until(lambda: store.snapshot().current_state('web.service') == 'launched')
     old = store.snapshot().jobs['web.service'].unit_hash
     (tmp / 'web.service').write_text('[Service]\nExecStart=/bin/sleep 2\n')
     assert run('start', 'web.service') == 0
     assert store.snapshot().jobs['web.service'].unit_hash == old
-    capsys.readouterr()
+    warning = ('WARNING: Unit web.service in registry differs from local unit file web.service. '
+               'Add --replace to override.\n')
+    assert capsys.readouterr().err == warning
+    assert run('submit', 'web.service') == 0
+    assert capsys.readouterr().err == warning
     assert run('start', '--replace', 'web.service') == 0
     assert 'Unit web.service replaced' in capsys.readouterr().out
     assert store.snapshot().jobs['web.service'].unit_hash != old
@@ -138,3 +153,57 @@ def test_status_runs_on_the_units_machine(env, capsys, monkeypatch):
     assert seen == [('status', 'web.service', 10), ('journal', 'web.service', 5)]
     assert run('status', 'nope.service') == 1
     assert 'Unit nope.service does not exist.' in capsys.readouterr().err
+
+
+def test_missing_units_as_fleet_reports_them(env, capsys):
+    run, store, nodes, tmp = env
+    for command in ('stop', 'unload', 'destroy'):
+        assert run(command, 'nope.service', 'nope@2') == 0, command
+        captured = capsys.readouterr()
+        assert (captured.out, captured.err) == ('', 'Units not found in registry\n'), command
+    (tmp / 'web.service').write_text('[Service]\nExecStart=/bin/sleep 1d\n')
+    assert run('start', 'web.service') == 0
+    capsys.readouterr()
+    # a unit that does not exist among others is left out
+    assert run('stop', 'nope.service', 'web.service') == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith('Unit web.service loaded on ')
+    assert captured.err == 'Successfully stopped units [web.service].\n'
+    # nothing left to wait for: fleet 1.0 prints the empty list
+    assert run('stop', 'web.service') == 0
+    assert capsys.readouterr().err == 'Successfully stopped units [].\n'
+    assert run('stop', '--no-block', 'web.service') == 0
+    assert run('unload', '--no-block', 'web.service') == 0
+    captured = capsys.readouterr()
+    assert captured.out == 'Triggered unit web.service unload\n'
+    assert captured.err == 'Successfully stopped units [].\nSuccessfully unloaded units [web.service].\n'
+    assert run('destroy', 'nope.service', 'web.service') == 0
+    assert capsys.readouterr() == ('Destroyed web.service\n', '')
+    assert 'web.service' not in store.snapshot().jobs
+
+
+def test_start_of_a_template_as_fleet(env, capsys):
+    run, store, nodes, tmp = env
+    (tmp / 'kappa-test@.service').write_text(KAPPA)
+    # the template is submitted, then activating it is refused
+    assert run('start', 'kappa-test@.service') == 1
+    captured = capsys.readouterr()
+    assert captured.out == 'Unit kappa-test@.service inactive\n'
+    assert captured.err == 'Error starting units: cannot activate template "kappa-test@.service"\n'
+    assert store.snapshot().jobs['kappa-test@.service'].target_state == 'inactive'
+    assert run('load', 'kappa-test@.service') == 1
+    captured = capsys.readouterr()
+    assert captured.out == ''
+    assert captured.err == 'Error loading units: cannot activate template "kappa-test@.service"\n'
+    assert store.snapshot().jobs['kappa-test@.service'].target_state == 'inactive'
+    # an instance still starts from it, with the template's warning when the local file differs
+    (tmp / 'kappa-test@.service').write_text(KAPPA.replace('infinity', '1d'))
+    assert run('start', '--no-block', 'kappa-test@1.service') == 0
+    captured = capsys.readouterr()
+    assert captured.out == 'Unit kappa-test@1.service inactive\nTriggered unit kappa-test@1.service start\n'
+    assert captured.err == ''
+    assert store.snapshot().jobs['kappa-test@1.service'].unit.text == parse_unit(KAPPA).text
+    assert run('submit', 'kappa-test@1.service') == 0
+    assert capsys.readouterr().err == (
+        'WARNING: Unit kappa-test@1.service in registry differs from local template unit file '
+        'kappa-test@1.service. Add --replace to override.\n')

@@ -6,6 +6,7 @@
     fleetctl stop|unload [--no-block] [--block-attempts=N] UNIT...
     fleetctl destroy UNIT...     fleetctl cat UNIT
     fleetctl status UNIT...      fleetctl journal [--lines=N] [-f] UNIT
+    fleetctl ssh [-A] [--ssh-port=N] [--machine=M|--unit=U] [UNIT|MACHINE] [COMMAND...]
 
 UNIT is a unit file path (``units/web.service``), a unit name, or an instance
 of a template (``kappa-test@3.service``, ``apache@1``: ``.service`` is added).
@@ -43,14 +44,20 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils.unit_names impor
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.units import UnitError, parse_unit, short_hash
 
 from etcdfleet_agents import runtime
-from etcdfleet_agents.cli import remote
+from etcdfleet_agents.cli import remote, ssh
 from etcdfleet_agents.cli.tables import (
     list_machines_table,
     list_unit_files_table,
     list_units_table,
     machine_legend,
     unit_file_rows,
+    unit_reason,
 )
+
+# What fleet 1.0 says of each command: ``Error <verb> units: ...`` when loading or starting
+# fails, ``Successfully <past> units [...]`` after stop and unload.
+ERROR_VERBS = {'load': 'loading', 'start': 'starting'}
+DONE_VERBS = {'stop': 'stopped', 'unload': 'unloaded'}
 
 
 class Failure(Exception):
@@ -108,6 +115,22 @@ def local_file_for(arg, name):
     return None
 
 
+def warn_if_different(arg, name, job):
+    """fleet's warning when the local unit file (or the template of an instance) differs."""
+    shown = arg if os.path.basename(arg) == name else os.path.join(os.path.dirname(arg), name)
+    path = local_file_for(arg, name)
+    kind = 'unit file'
+    if path is None:
+        info = parse_unit_name(name)
+        template = os.path.join(os.path.dirname(arg), info.template) if info is not None and info.is_instance else ''
+        if not template or not os.path.isfile(template):
+            return
+        path, kind = template, 'template unit file'
+    if parse_unit(read_file(path)).hash != job.unit_hash:
+        err('WARNING: Unit %s in registry differs from local %s %s. Add --replace to override.'
+            % (name, kind, shown))
+
+
 def legend_of(snap, machine_id, full=False):
     machine = snap.machines.get(machine_id) or Machine(id=machine_id)
     return machine_legend(machine, full)
@@ -158,14 +181,18 @@ class Fleetctl(object):
             names.append(name)
             job = snap.jobs.get(name)
             if job is not None and job.exists:
-                if self.args.replace:
-                    path = local_file_for(arg, name)
-                    if path is None:
-                        continue
-                    unit = parse_unit(read_file(path))
-                    old, new = self.store.replace_unit(name, unit)
-                    if old != new:
-                        out('Unit %s replaced (%s -> %s)' % (name, short_hash(old), short_hash(new)))
+                if not self.args.replace:
+                    warn_if_different(arg, name, job)
+                    continue
+                path = local_file_for(arg, name)
+                if path is None:
+                    continue
+                unit = parse_unit(read_file(path))
+                old, new = self.store.replace_unit(name, unit)
+                if old != new:
+                    out('Unit %s replaced (%s -> %s)' % (name, short_hash(old), short_hash(new)))
+                else:
+                    out('Found same Unit(%s) in Registry, nothing to do' % name)
                 continue
             fresh.append((name, find_contents(self.store, arg, name, snap)))
         if fresh:
@@ -182,19 +209,34 @@ class Fleetctl(object):
         self.ensure_units()
         return 0
 
+    def existing_units(self):
+        """The units named on the command line that are in the registry (fleet ignores the others)."""
+        snap = self.store.snapshot()
+        names = []
+        for arg in self.args.units:
+            name = mangle_unit_name(arg)
+            job = snap.jobs.get(name)
+            if name not in names and job is not None and job.exists:
+                names.append(name)
+        return names
+
     def _transition(self, command, goal):
-        names = self.ensure_units() if command in ('load', 'start') else \
-            [mangle_unit_name(a) for a in self.args.units]
+        if command in ERROR_VERBS:
+            names = self.ensure_units()
+        else:
+            names = self.existing_units()
+            if not names:
+                err('Units not found in registry')
+                return 0
         changed = []
         template = None
         for name in names:
             info = parse_unit_name(name)
-            if command in ('load', 'start') and info is not None and info.is_template:
-                template = Failure('Unable to %s %s: templates cannot be %s; start an instance such as %s@1%s'
-                                   % (command, name, 'loaded' if command == 'load' else 'started',
-                                      info.prefix, info.suffix))
+            if command in ERROR_VERBS and info is not None and info.is_template:
+                template = Failure('Error %s units: cannot activate template "%s"' % (ERROR_VERBS[command], name))
                 break
             changed.append(name)
+        before = self.store.snapshot()
         try:
             if changed:
                 self.store.commands(changed, command)
@@ -202,18 +244,28 @@ class Fleetctl(object):
             raise Failure(str(exc))
         if template is not None:
             raise template
+        pending = []
+        for name in changed:
+            job = before.jobs.get(name)
+            if job is not None and job.is_global:
+                out('Triggered global unit %s %s' % (name, command))
+            elif command in ERROR_VERBS or before.current_state(name) != goal:
+                pending.append(name)
         if self.args.no_block:
-            return 0
-        return self.wait(changed, goal)
+            for name in pending:
+                out('Triggered unit %s %s' % (name, command))
+            code = 0
+        else:
+            code = self.wait(pending, goal)
+        if command in DONE_VERBS:
+            if code:
+                err('Failed to %s units [%s].' % (command, ' '.join(pending)))
+            else:
+                err('Successfully %s units [%s].' % (DONE_VERBS[command], ' '.join(pending)))
+        return code
 
-    def wait(self, names, goal):
+    def wait(self, pending, goal):
         attempts = self.args.block_attempts
-        snap = self.store.snapshot()
-        globals_ = [n for n in names if snap.jobs.get(n) is not None and snap.jobs[n].is_global]
-        verb = self.args.command
-        for name in globals_:
-            out('Triggered global unit %s %s' % (name, verb))
-        pending = [n for n in names if n not in globals_]
         reasons_since = {}
         attempt = 0
         code = 0
@@ -236,7 +288,7 @@ class Fleetctl(object):
                 if goal != STATE_INACTIVE and not job.target and job.reason:
                     since = reasons_since.setdefault(name, time.monotonic())
                     if time.monotonic() - since >= 2.0:
-                        err('Unit %s cannot be placed: %s' % (name, job.reason))
+                        err(unit_reason(name, job.reason))
                         code = 1
                         continue
                 else:
@@ -269,13 +321,52 @@ class Fleetctl(object):
         return self._transition('unload', STATE_INACTIVE)
 
     def destroy(self):
-        for arg in self.args.units:
-            name = mangle_unit_name(arg)
-            self.store.destroy_unit(name)
-            out('Destroyed %s' % name)
+        names = self.existing_units()
+        if not names:
+            err('Units not found in registry')
+            return 0
+        for name in names:
+            if self.store.destroy_unit(name):
+                out('Destroyed %s' % name)
         return 0
 
     # -- inspecting --------------------------------------------------------------------------
+
+    def ssh(self):
+        """Become the ssh client, logged in to the machine of a unit or a machine ID prefix."""
+        args = self.args
+        if args.machine and args.unit:
+            raise Failure('Both machine and unit flags provided, please specify only one.')
+        words = ([args.target] if args.target is not None else []) + list(args.remote_command)
+        snap = self.store.snapshot()
+        try:
+            if args.machine:
+                address = ssh.machine_address(snap, args.machine)
+            elif args.unit:
+                address = ssh.unit_address(snap, args.unit)
+            elif not words:
+                raise ssh.TargetNotFound('one machine or unit must be provided')
+            else:
+                address = ssh.find_address(snap, words.pop(0))
+        except ssh.TargetNotFound as exc:
+            raise Failure('Unable to proceed: %s' % exc)
+        if not address:
+            raise Failure('Could not determine address of machine.')
+        if words and words[0] == '--':
+            words.pop(0)
+        try:
+            argv = ssh.ssh_argv(address, user=args.ssh_username, port=args.ssh_port,
+                                forward_agent=args.forward_agent,
+                                strict_host_key_checking=args.strict_host_key_checking,
+                                known_hosts_file=args.known_hosts_file, timeout=args.ssh_timeout,
+                                command=words)
+        except ValueError as exc:
+            raise Failure('Unable to proceed: %s' % exc)
+        try:
+            os.execvp(argv[0], argv)
+        except OSError as exc:
+            raise Failure('Failed running %s: %s' % (argv[0], exc))
+        return 0
 
     def cat(self):
         name = mangle_unit_name(self.args.unit)
@@ -342,6 +433,7 @@ def build_parser():
     parser.add_argument('--etcd-key-prefix', default=os.environ.get('FLEETCTL_ETCD_KEY_PREFIX', DEFAULT_PREFIX))
     parser.add_argument('--driver', default='etcd', choices=['etcd'], help='only etcd is supported')
     parser.add_argument('--request-timeout', type=float, default=10.0)
+    ssh_options(parser, defaults=True)
     sub = parser.add_subparsers(dest='command', metavar='COMMAND')
     sub.required = True
 
@@ -382,7 +474,39 @@ def build_parser():
     journal.add_argument('--lines', '-n', type=int, default=10)
     journal.add_argument('-f', '--follow', action='store_true')
     journal.add_argument('unit')
+    remote_shell = sub.add_parser('ssh', help='ssh to a machine, or to the machine running a unit')
+    remote_shell.add_argument('-A', '--forward-agent', action='store_true', help='forward the ssh agent')
+    remote_shell.add_argument('--ssh-port', type=int, default=ssh.DEFAULT_PORT, help='sshd port on the machine')
+    remote_shell.add_argument('-m', '--machine', default='', help='machine ID or unique prefix')
+    remote_shell.add_argument('-u', '--unit', default='', help='unit whose machine to reach')
+    ssh_options(remote_shell, defaults=False)
+    remote_shell.add_argument('target', nargs='?', metavar='UNIT|MACHINE')
+    remote_shell.add_argument('remote_command', nargs=argparse.REMAINDER, metavar='COMMAND')
     return parser
+
+
+def parse_bool(value):
+    """fleet's boolean flag values (``--strict-host-key-checking=false``)."""
+    lowered = str(value).lower()
+    if lowered in ('1', 't', 'true', 'yes'):
+        return True
+    if lowered in ('0', 'f', 'false', 'no'):
+        return False
+    raise argparse.ArgumentTypeError('invalid boolean value %r' % value)
+
+
+def ssh_options(parser, defaults):
+    """fleet's global ssh flags; accepted before the command and after ``ssh`` as fleet does."""
+    def default(value):
+        return value if defaults else argparse.SUPPRESS
+    parser.add_argument('--ssh-username', default=default(os.environ.get('FLEETCTL_SSH_USERNAME', '')),
+                        help="user to log in as (default: ssh's own choice)")
+    parser.add_argument('--strict-host-key-checking', type=parse_bool, nargs='?', const=True,
+                        default=default(True), help='verify host keys (default true)')
+    parser.add_argument('--known-hosts-file', default=default(''),
+                        help="known hosts file (default: ssh's own)")
+    parser.add_argument('--ssh-timeout', type=float, default=default(10.0),
+                        help='seconds allowed for the ssh connection to open')
 
 
 def main(argv=None, environ=None):

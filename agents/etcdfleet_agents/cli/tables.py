@@ -148,6 +148,13 @@ def list_units_table(states, machines=None, fields=None, full=False, legend=True
     return _table(fields, rows, legend, padchar)
 
 
+def unit_reason(name, reason):
+    """Why ``name`` cannot be placed, naming the unit once (the engine's reasons begin with it)."""
+    if reason.startswith(name + ' '):
+        return reason
+    return '%s: %s' % (name, reason)
+
+
 def list_unit_files_table(units, machines=None, fields=None, full=False, legend=True,
                           padchar='\t', notes=True):
     """``fleetctl list-unit-files``: ``UNIT HASH DSTATE STATE TARGET``.
@@ -181,7 +188,7 @@ def list_unit_files_table(units, machines=None, fields=None, full=False, legend=
         }
         rows.append([cells[f] for f in fields])
         if u.reason:
-            reasons.append('%s: %s' % (u.name, u.reason))
+            reasons.append(unit_reason(u.name, u.reason))
     text = _table(fields, rows, legend, padchar)
     if notes and legend and reasons and 'reason' not in fields:
         text += '\n' + ''.join(line + '\n' for line in reasons)
