@@ -8,7 +8,7 @@ out: unschedules units whose machine is gone or whose rules no longer hold
 (compare-and-delete of ``target``), places unscheduled units (create-only write
 of ``target``; each kind of write goes out in batches), records why a unit cannot be placed (``job/<unit>/reason``),
 forgets the unit states of vanished machines and collects unit contents no job
-refers to any more.
+refers to any more, and job keys left without their job (``job/<unit>/*`` without ``object``).
 """
 
 import logging
@@ -30,6 +30,7 @@ class Engine(object):
         self.log = log or logging.getLogger('fleet.engine')
         self.clock = clock
         self._unused_since = {}
+        self._orphan_since = {}
 
     def reconcile(self, snap):
         """One pass over ``snap``; returns the number of writes made."""
@@ -76,6 +77,7 @@ class Engine(object):
                 writes += 1
         writes += self._forget_vanished(snap)
         writes += self._collect(snap)
+        writes += self._collect_orphans(snap)
         return writes
 
     def _forget_vanished(self, snap):
@@ -91,20 +93,36 @@ class Engine(object):
                 self.log.info('forgot %d unit state(s) of vanished machine %s', removed, short_id(mid))
         return writes
 
+    def _aged(self, since, current):
+        """Of ``current``, those found in every pass for ``gc_grace`` seconds (``since`` keeps
+        when each was first found); they are forgotten in ``since`` as they are returned."""
+        now = self.clock()
+        for item in list(since):
+            if item not in current:
+                del since[item]
+        due = []
+        for item in sorted(current):
+            if now - since.setdefault(item, now) >= self.gc_grace:
+                due.append(item)
+                del since[item]
+        return due
+
     def _collect(self, snap):
         """Delete unit contents unused for ``gc_grace`` seconds."""
-        now = self.clock()
-        unused = set(self.store.unused_contents(snap))
-        for unit_hash in list(self._unused_since):
-            if unit_hash not in unused:
-                del self._unused_since[unit_hash]
         writes = 0
-        for unit_hash in sorted(unused):
-            since = self._unused_since.setdefault(unit_hash, now)
-            if now - since < self.gc_grace:
-                continue
+        for unit_hash in self._aged(self._unused_since, self.store.unused_contents(snap)):
             if self.store.delete_contents(unit_hash, snap.content_index.get(unit_hash)):
                 writes += 1
                 self.log.info('collected unused unit contents %s', short_hash(unit_hash))
-            self._unused_since.pop(unit_hash, None)
+        return writes
+
+    def _collect_orphans(self, snap):
+        """Delete job keys whose job is gone (no ``object``), found so for ``gc_grace`` seconds."""
+        orphans = [name for name, entry in snap.jobs.items() if not entry.exists]
+        writes = 0
+        for name in self._aged(self._orphan_since, orphans):
+            removed = self.store.delete_orphan_job(name)
+            if removed:
+                writes += removed
+                self.log.info('removed %d key(s) left by destroyed unit %s', removed, name)
         return writes
