@@ -408,11 +408,7 @@ class EtcdCluster(object):
     def start(self, timeout=30):
         if self.members[0].binary is None:
             raise RuntimeError('etcd binary not found (install etcd-server or set ETCD_BINARY)')
-        for member in self.members:
-            member.launch()
-        for member in self.members:
-            member.wait_ready(timeout)
-        return self
+        return self.resume(timeout)
 
     def halt(self):
         """Stop every member (the whole etcd down); data and ports are kept."""

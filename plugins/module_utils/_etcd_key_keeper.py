@@ -140,6 +140,7 @@ class EtcdKeyKeeper(object):
             return self._rewrite_all()
         lost = []
         for key, value in sorted(self._keys.items()):
+            expired = False
             try:
                 self.client.refresh(key, self.ttl, prev_value=value)
                 continue
