@@ -15,6 +15,7 @@ import datetime
 import json
 import os
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
@@ -348,3 +349,91 @@ def enable_v2_auth(server, root_password):
                                   headers=headers)
     if status != 200:
         raise RuntimeError('v2 guest revoke failed: %s %s' % (status, data))
+
+
+class EtcdClusterMember(EtcdServer):
+    """One member of an :class:`EtcdCluster` (its ports are chosen before any member starts)."""
+
+    def __init__(self, name, workdir, initial_cluster, binary=None):
+        super(EtcdClusterMember, self).__init__(name=name, binary=binary, workdir=workdir)
+        self.client_port = free_port()
+        self.peer_port = free_port()
+        self.data_dir = os.path.join(workdir, 'data')
+        self.log_path = os.path.join(workdir, 'etcd.log')
+        self.initial_cluster = initial_cluster
+
+    def _command(self, data_dir):
+        cmd = super(EtcdClusterMember, self)._command(data_dir)
+        at = cmd.index('--initial-cluster')
+        cmd[at + 1] = ','.join(self.initial_cluster)
+        return cmd
+
+    def launch(self):
+        with open(self.log_path, 'ab') as log:
+            self.process = subprocess.Popen(self._command(self.data_dir), stdout=log, stderr=subprocess.STDOUT,
+                                            stdin=subprocess.DEVNULL)
+
+    def pause(self):
+        """SIGSTOP: the process keeps its ports but answers nothing (a hung member)."""
+        self.process.send_signal(signal.SIGSTOP)
+
+    def cont(self):
+        self.process.send_signal(signal.SIGCONT)
+
+    def resume(self, timeout=30):
+        self.launch()
+        self.wait_ready(timeout)
+        return self
+
+
+class EtcdCluster(object):
+    """``size`` etcd members on 127.0.0.1 forming one cluster (v2 API enabled)."""
+
+    def __init__(self, size=3, workdir=None, binary=None):
+        self.workdir = workdir or tempfile.mkdtemp(prefix='etcd-cluster-')
+        self._own_workdir = workdir is None
+        names = ['member%d' % i for i in range(size)]
+        self.members = []
+        peers = []
+        for name in names:
+            member = EtcdClusterMember(name, os.path.join(self.workdir, name), peers, binary=binary)
+            os.makedirs(member.workdir, exist_ok=True)
+            peers.append('%s=%s' % (name, member.peer_url))
+            self.members.append(member)
+
+    @property
+    def urls(self):
+        return [member.url for member in self.members]
+
+    def start(self, timeout=30):
+        if self.members[0].binary is None:
+            raise RuntimeError('etcd binary not found (install etcd-server or set ETCD_BINARY)')
+        return self.resume(timeout)
+
+    def halt(self):
+        """Stop every member (the whole etcd down); data and ports are kept."""
+        for member in self.members:
+            member.halt()
+
+    def resume(self, timeout=30):
+        """Start every member again after halt()."""
+        for member in self.members:
+            member.launch()
+        for member in self.members:
+            member.wait_ready(timeout)
+        return self
+
+    def stop(self):
+        for member in self.members:
+            if member.process is not None and member.process.poll() is None:
+                member.cont()
+            member.halt()
+            member.process = None
+        if self._own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc_info):
+        self.stop()

@@ -32,6 +32,10 @@ class EtcdKeyKeeper(object):
     unreachable for longer than the TTL: the lease or the keys expired), ``keepalive()`` writes
     them again on a fresh lease and returns their names, so the owner can say so.
 
+    A v2 key found holding another value, or written again by someone else after it expired,
+    belongs to that writer now: the keeper stops keeping it and leaves it alone, and
+    ``taken_over()`` names it (once), so the owner can say so.
+
     ``put`` writes a key and keeps it; ``keep`` keeps a key that already holds the wanted value
     without writing it when it can (v2 refresh; v3 when it is already on this lease); ``delete``
     removes a key; ``revoke`` deletes every kept key (v3: by revoking the lease). To leave the keys
@@ -46,6 +50,7 @@ class EtcdKeyKeeper(object):
         self._on_lease = client.supports_leases
         self.lease_id = None
         self._keys = {}
+        self._taken = []
 
     @property
     def keys(self):
@@ -135,12 +140,29 @@ class EtcdKeyKeeper(object):
             return self._rewrite_all()
         lost = []
         for key, value in sorted(self._keys.items()):
+            expired = False
             try:
                 self.client.refresh(key, self.ttl, prev_value=value)
-            except (EtcdKeyNotFound, EtcdCompareFailed):
-                self.client.set(key, value, ttl=self.ttl)
-                lost.append(key)
+                continue
+            except EtcdKeyNotFound:
+                expired = True
+            except EtcdCompareFailed as exc:
+                expired = exc.actual.get('exists') is False  # else: another writer's value now
+            if expired:
+                try:
+                    self.client.set(key, value, ttl=self.ttl, prev_exist=False)
+                    lost.append(key)
+                    continue
+                except EtcdCompareFailed:
+                    pass  # written by another owner since it expired
+            del self._keys[key]
+            self._taken.append(key)
         return lost
+
+    def taken_over(self):
+        """Keys no longer kept because another writer owns them now (each named once, sorted)."""
+        taken, self._taken = sorted(self._taken), []
+        return taken
 
     def revoke(self):
         """Delete every kept key now (v3: revoke the lease); return their names (sorted)."""

@@ -20,6 +20,7 @@ import time
 
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.etcd import (
     EtcdCompareFailed,
+    EtcdKeyError,
     EtcdKeyNotFound,
     EtcdNotAFile,
     EtcdOp,
@@ -331,11 +332,24 @@ class FleetStore(object):
         return name in self.schedule_many([(name, machine_id)])
 
     def schedule_many(self, moves):
-        """``schedule`` of many ``(name, machine_id)`` at once; the set of names placed."""
+        """``schedule`` of many ``(name, machine_id)`` at once; the set of names placed.
+
+        A placement never outlives its job: a ``target`` written after the job was destroyed
+        (its ``object`` gone) is deleted again at once, and the unit does not count as placed.
+        """
         moves = list(moves)
         results = self.client.write_each(
             [EtcdOp.set(self.keys.job_target_key(name), mid, prev_exist=False) for name, mid in moves])
-        return self._applied(moves, results, EtcdCompareFailed)
+        placed = self._applied(moves, results, EtcdCompareFailed)
+        if not placed:
+            return placed
+        objects = self.client.get_many([self.keys.job_object_key(name) for name in sorted(placed)])
+        gone = [(name, mid) for name, mid in moves
+                if name in placed and objects.get(self.keys.job_object_key(name)) is None]
+        if gone:
+            self.unschedule_many(gone)
+            placed.difference_update(name for name, dummy in gone)
+        return placed
 
     def unschedule(self, name, machine_id):
         """Remove ``target`` if it still names ``machine_id``; True when removed."""
@@ -381,6 +395,27 @@ class FleetStore(object):
         except (EtcdKeyNotFound, EtcdCompareFailed):
             return False
         return True
+
+    def delete_orphan_job(self, name):
+        """Delete the keys under ``job/<name>/`` when the job itself (its ``object``) is gone;
+        each only while unchanged since read. Returns the number of keys deleted."""
+        try:
+            node = self.client.get(self.keys.job_key(name), recursive=True)
+        except EtcdKeyNotFound:
+            return 0
+        leaves = list(node.leaves())
+        object_key = self.keys.job_object_key(name)
+        if any(leaf.key == object_key for leaf in leaves):
+            return 0
+        results = self.client.write_each([EtcdOp.delete(leaf.key, prev_index=leaf.index) for leaf in leaves])
+        removed = len(self._applied([(leaf.key, None) for leaf in leaves], results,
+                                    (EtcdCompareFailed, EtcdKeyNotFound)))
+        if self.client.supports_directories:
+            try:
+                self.client.delete(self.keys.job_key(name), dir=True)
+            except EtcdKeyError:
+                pass  # gone already, or written again meanwhile (not empty)
+        return removed
 
     def delete_states_of(self, machine_id, snap):
         """Remove the unit states a machine reported (it is gone)."""

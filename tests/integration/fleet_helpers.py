@@ -28,7 +28,9 @@ class Node(object):
     """One machine: a FleetDaemon with a FakeSystemd, served in a thread."""
 
     def __init__(self, url, api, prefix, machine_id, ttl=2, metadata='', extra=()):
-        self.url = url
+        """``url``: one etcd client URL or a list of them (tried in that order)."""
+        self.endpoints = list(url) if isinstance(url, (list, tuple)) else [url]
+        self.url = self.endpoints[0]
         self.api = api
         self.systemd = FakeSystemd()
         self.machine_id = machine_id
@@ -37,7 +39,7 @@ class Node(object):
         self.thread = None
 
     def client(self, **overrides):
-        return EtcdClient(endpoints=[self.url], api_version=self.api, **overrides)
+        return EtcdClient(endpoints=self.endpoints, api_version=self.api, **overrides)
 
     def start(self):
         self.daemon = FleetDaemon(args=self.args, environ={}, client_factory=self.client, systemd=self.systemd)

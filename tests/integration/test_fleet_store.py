@@ -194,3 +194,34 @@ def test_engine_leadership_has_one_holder(store):
     one.release()
     assert two.acquire() is True
     assert store.snapshot().engine_leader == M2
+
+
+def test_placing_a_unit_destroyed_meanwhile_leaves_nothing_behind(store, oracle):
+    machines(store)
+    store.create_unit('peer-web@4.service', '[Service]\nExecStart=/bin/true\n', target_state='launched')
+    snap = store.snapshot()
+    # the engine planned on ``snap``; the unit is destroyed before its placement is written
+    store.destroy_unit('peer-web@4.service')
+    assert store.schedule_many([('peer-web@4.service', M1)]) == set()
+    assert oracle.get(store.keys.job_target_key('peer-web@4.service')) is None
+    assert 'peer-web@4.service' not in store.snapshot().jobs
+    assert snap.jobs['peer-web@4.service'].exists
+
+
+def test_engine_collects_job_keys_left_without_their_job(store, oracle):
+    clock = [100.0]
+    eng = Engine(store, gc_grace=30, log=logging.getLogger('test'), clock=lambda: clock[0])
+    machines(store)
+    store.create_unit('kept.service', '[Service]\nExecStart=/bin/true\n', target_state='launched')
+    # what an engine or an agent writing late (or fleet 1.0's own engine) leaves behind a destroy
+    store.client.set(store.keys.job_target_key('peer-web@4.service'), M1)
+    store.client.set(store.keys.job_heartbeat_key('gone.service'), M2)
+    eng.reconcile(store.snapshot())
+    assert oracle.get(store.keys.job_target_key('peer-web@4.service')) == M1
+    clock[0] += 31
+    eng.reconcile(store.snapshot())
+    assert oracle.get(store.keys.job_target_key('peer-web@4.service')) is None
+    assert oracle.get(store.keys.job_heartbeat_key('gone.service')) is None
+    snap = store.snapshot()
+    assert sorted(snap.jobs) == ['kept.service']
+    assert snap.jobs['kept.service'].target in (M1, M2, M3)

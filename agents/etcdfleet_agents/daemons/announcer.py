@@ -143,6 +143,8 @@ class Announcer(DockerEventsDaemon):
         lost = self.keeper.keepalive()
         if lost:
             self.log.warning("announced %s again: it had expired", ", ".join(lost))
+        for key in self.keeper.taken_over():
+            self.log.warning("left %s alone: another writer holds it now", key)
         return lost
 
     # -- Daemon interface ---------------------------------------------------------------------

@@ -126,7 +126,8 @@ class FleetDaemon(runtime.Daemon):
         self.engine = None
         if args.engine:
             self.engine = Engine(FleetStore(self.client_factory(), self.prefix), machine_id,
-                                 gc_grace=args.gc_grace, log=self.log)
+                                 gc_grace=args.gc_grace, log=self.log, outage_grace=args.outage_grace,
+                                 machine_ttl=self.ttl)
         self.engine_lease = None
         self.wake = threading.Event()
         self.engine_wake = threading.Event()
@@ -173,6 +174,9 @@ class FleetDaemon(runtime.Daemon):
                             help='full reconcile at least this often, in seconds (default %(default)s)')
         parser.add_argument('--gc-grace', type=float, default=30.0,
                             help='seconds unused unit contents are kept before removal (default %(default)s)')
+        parser.add_argument('--outage-grace', type=float, default=30.0,
+                            help='after this machine lost etcd, seconds the machines not registered '
+                                 'again keep their units (default %(default)s)')
         parser.add_argument('--unit-dir', default='/run/fleet/units', help='where unit files are written')
         parser.add_argument('--link-dir', default='/run/systemd/system', help=argparse.SUPPRESS)
         parser.add_argument('--no-engine', dest='engine', action='store_false',
@@ -194,6 +198,8 @@ class FleetDaemon(runtime.Daemon):
         """Engine (when leading) then agent, on one registry read unless the engine changed it."""
         snap = self.store.snapshot()
         self.revision = snap.revision
+        if self.engine is not None:
+            self.engine.observe(snap)
         if self.reconcile_engine(snap):
             snap = self.store.snapshot()
         self.reconcile_agent(snap)
@@ -201,7 +207,12 @@ class FleetDaemon(runtime.Daemon):
 
     def reconcile_engine(self, snap=None):
         """One engine pass when this machine holds the engine's leadership; the number of writes."""
-        if self.engine is None or self.engine_lease is None or not self.engine_lease.held:
+        if self.engine is None:
+            return 0
+        if self.engine_lease is None or not self.engine_lease.held:
+            if snap is None and self.engine.in_grace():
+                # not leading: follow the machines anyway, to lead with what they did since the outage
+                self.engine.observe(self.engine.store.snapshot())
             return 0
         return self.engine.reconcile(snap or self.engine.store.snapshot())
 
@@ -298,6 +309,7 @@ class FleetDaemon(runtime.Daemon):
         lease = store.engine_lease(self.machine.id, self.ttl) if self.engine is not None else None
         self.engine_lease = lease
         was_ok = True
+        backoff = runtime.Backoff(first=0.2, cap=max(1.0, self.ttl / 2.0))
         try:
             while not self.stopping.is_set():
                 try:
@@ -317,11 +329,18 @@ class FleetDaemon(runtime.Daemon):
                     if not was_ok:
                         self.log.info('etcd reachable again')
                     was_ok = True
+                    backoff.reset()
+                    if self.engine is not None:
+                        self.engine.connection_ok()
                 except EtcdError as exc:
+                    if self.engine is not None:
+                        self.engine.connection_lost()
+                    delay = backoff.next_delay()
                     if was_ok:
-                        self.log.warning('cannot renew the registration: %s', exc)
+                        self.log.warning('cannot renew the registration: %s; retrying with backoff up to %.1fs',
+                                         exc, backoff.cap)
                     was_ok = False
-                    self.stopping.wait(0.1)
+                    self.stopping.wait(delay)
                     continue
                 self.stopping.wait(self.heartbeat_interval)
         finally:
@@ -397,7 +416,8 @@ class FleetDaemon(runtime.Daemon):
 
     def _engine_loop(self):
         while not self.stopping.is_set():
-            self.engine_wake.wait(self.args.reconcile_interval)
+            self.engine_wake.wait(min(1.0, self.args.reconcile_interval) if self.engine.in_grace()
+                                  else self.args.reconcile_interval)
             if self.stopping.is_set():
                 break
             self.engine_wake.clear()

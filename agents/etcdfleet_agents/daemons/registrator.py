@@ -270,6 +270,9 @@ class Registrator(DockerEventsDaemon):
         lost = self.keeper.keepalive()
         if lost:
             self.log.warning("re-registered %d key(s) that had expired: %s", len(lost), ", ".join(lost))
+        taken = self.keeper.taken_over()
+        if taken:
+            self.log.warning("left %d key(s) another writer now holds: %s", len(taken), ", ".join(taken))
         return lost
 
     # -- Daemon interface -------------------------------------------------------------------------

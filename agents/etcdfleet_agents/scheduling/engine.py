@@ -8,13 +8,24 @@ out: unschedules units whose machine is gone or whose rules no longer hold
 (compare-and-delete of ``target``), places unscheduled units (create-only write
 of ``target``; each kind of write goes out in batches), records why a unit cannot be placed (``job/<unit>/reason``),
 forgets the unit states of vanished machines and collects unit contents no job
-refers to any more.
+refers to any more, and job keys left without their job (``job/<unit>/*`` without ``object``).
+
+An etcd outage is not a machine failure. Every machine's registration (a key with a short TTL)
+can expire while etcd is away, and machines register again one by one when it is back; the
+engine must not read their absence as death. So after this engine's own connection to etcd was
+lost (``connection_lost``/``connection_ok``, told by the daemon), a machine that still has units
+but is not registered, and that the engine has not seen registered since etcd came back, is
+presumed alive for ``outage_grace`` seconds: its units stay where they are and nothing new is
+placed on it. "Seen since" counts only from ``machine_ttl`` seconds after the return (a
+registration read earlier may be one that survived the outage and is about to expire). A machine
+that disappears while the engine's etcd is healthy, or that was seen again after the outage and
+then went, fails over at once, as before.
 """
 
 import logging
 import time
 
-from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_registry import short_id
+from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_registry import Machine, short_id
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.units import short_hash
 
 from etcdfleet_agents.scheduling.placement import PENDING_SUMMARY, placement_inputs, plan
@@ -23,28 +34,85 @@ from etcdfleet_agents.scheduling.placement import PENDING_SUMMARY, placement_inp
 class Engine(object):
     """Reconciles placements; ``reconcile(snapshot)`` is one pass."""
 
-    def __init__(self, store, machine_id='', gc_grace=30.0, log=None, clock=time.monotonic):
+    def __init__(self, store, machine_id='', gc_grace=30.0, log=None, clock=time.monotonic, outage_grace=30.0,
+                 machine_ttl=3):
         self.store = store
         self.machine_id = machine_id
         self.gc_grace = float(gc_grace)
+        self.outage_grace = float(outage_grace)
+        self.machine_ttl = float(machine_ttl)
         self.log = log or logging.getLogger('fleet.engine')
         self.clock = clock
         self._unused_since = {}
+        self._orphan_since = {}
+        self._offline = False
+        self._regained_at = None
+        self._known = {}
+        self._confirmed = set()
+        self._presumed_logged = frozenset()
+
+    # -- etcd outages ----------------------------------------------------------------------
+
+    def connection_lost(self):
+        """This machine cannot reach etcd (its registration renewal failed)."""
+        self._offline = True
+
+    def connection_ok(self):
+        """This machine reached etcd; after a loss, the outage grace starts now."""
+        if self._offline:
+            self._offline = False
+            self._regained_at = self.clock()
+            self._confirmed = set()
+
+    def in_grace(self):
+        """Whether the outage grace runs (the daemon then has ``observe`` called every second)."""
+        return self._offline or (self._regained_at is not None
+                                 and self.clock() - self._regained_at < self.outage_grace)
+
+    def observe(self, snap):
+        """Note the machines registered in ``snap`` (read by this daemon, leading or not)."""
+        self._known.update(snap.machines)
+        if self._regained_at is not None and not self._offline and \
+                self.clock() - self._regained_at > self.machine_ttl + 1:
+            self._confirmed.update(snap.machines)
+
+    def _presumed(self, snap):
+        """``{id: Machine}`` of the machines with units that are presumed alive though unregistered."""
+        if not self.in_grace():
+            return {}
+        targets = set(job.target for job in snap.jobs.values() if job.target)
+        presumed = dict((mid, self._known.get(mid) or Machine(id=mid)) for mid in targets
+                        if mid not in snap.machines and mid not in self._confirmed)
+        if frozenset(presumed) != self._presumed_logged:
+            self._presumed_logged = frozenset(presumed)
+            if presumed:
+                self.log.info('etcd was unreachable: units of unregistered machine(s) %s stay in place '
+                              'for up to %ds', ', '.join(short_id(m) for m in sorted(presumed)), self.outage_grace)
+        return presumed
+
+    # -- one pass --------------------------------------------------------------------------
 
     def reconcile(self, snap):
         """One pass over ``snap``; returns the number of writes made."""
         writes = 0
+        self.observe(snap)
         jobs = placement_inputs(snap)
-        result = plan(snap.machines, jobs)
-        if result.unschedule:
-            removed = self.store.unschedule_many((m.unit, m.machine_id) for m in result.unschedule)
-            for move in result.unschedule:
+        presumed = self._presumed(snap)
+        machines = dict(snap.machines)
+        machines.update(presumed)
+        result = plan(machines, jobs)
+        held = set(m.unit for m in result.unschedule if m.machine_id in presumed)
+        unschedule = [m for m in result.unschedule if m.unit not in held]
+        schedule = [m for m in result.schedule if m.unit not in held and m.machine_id not in presumed]
+        if unschedule:
+            removed = self.store.unschedule_many((m.unit, m.machine_id) for m in unschedule)
+            for move in unschedule:
                 if move.unit in removed:
                     writes += 1
                     self.log.info('unscheduled %s from %s: %s', move.unit, short_id(move.machine_id), move.reason)
-        if result.schedule:
-            placed = self.store.schedule_many((m.unit, m.machine_id) for m in result.schedule)
-            for move in result.schedule:
+        if schedule:
+            placed = self.store.schedule_many((m.unit, m.machine_id) for m in schedule)
+            for move in schedule:
                 if move.unit in placed:
                     writes += 1
                     self.log.info('scheduled %s to %s', move.unit, short_id(move.machine_id))
@@ -74,37 +142,54 @@ class Engine(object):
                 continue
             if self.store.clear_reason(name):
                 writes += 1
-        writes += self._forget_vanished(snap)
+        writes += self._forget_vanished(snap, machines)
         writes += self._collect(snap)
+        writes += self._collect_orphans(snap)
         return writes
 
-    def _forget_vanished(self, snap):
-        """Drop the states reported by machines that are no longer registered."""
+    def _forget_vanished(self, snap, machines):
+        """Drop the states reported by machines that are no longer registered (nor presumed alive)."""
         reporting = set()
         for per_machine in snap.states.values():
             reporting.update(per_machine)
         writes = 0
-        for mid in sorted(reporting - set(snap.machines)):
+        for mid in sorted(reporting - set(machines)):
             removed = self.store.delete_states_of(mid, snap)
             if removed:
                 writes += removed
                 self.log.info('forgot %d unit state(s) of vanished machine %s', removed, short_id(mid))
         return writes
 
+    def _aged(self, since, current):
+        """Of ``current``, those found in every pass for ``gc_grace`` seconds (``since`` keeps
+        when each was first found); they are forgotten in ``since`` as they are returned."""
+        now = self.clock()
+        for item in list(since):
+            if item not in current:
+                del since[item]
+        due = []
+        for item in sorted(current):
+            if now - since.setdefault(item, now) >= self.gc_grace:
+                due.append(item)
+                del since[item]
+        return due
+
     def _collect(self, snap):
         """Delete unit contents unused for ``gc_grace`` seconds."""
-        now = self.clock()
-        unused = set(self.store.unused_contents(snap))
-        for unit_hash in list(self._unused_since):
-            if unit_hash not in unused:
-                del self._unused_since[unit_hash]
         writes = 0
-        for unit_hash in sorted(unused):
-            since = self._unused_since.setdefault(unit_hash, now)
-            if now - since < self.gc_grace:
-                continue
+        for unit_hash in self._aged(self._unused_since, self.store.unused_contents(snap)):
             if self.store.delete_contents(unit_hash, snap.content_index.get(unit_hash)):
                 writes += 1
                 self.log.info('collected unused unit contents %s', short_hash(unit_hash))
-            self._unused_since.pop(unit_hash, None)
+        return writes
+
+    def _collect_orphans(self, snap):
+        """Delete job keys whose job is gone (no ``object``), found so for ``gc_grace`` seconds."""
+        orphans = [name for name, entry in snap.jobs.items() if not entry.exists]
+        writes = 0
+        for name in self._aged(self._orphan_since, orphans):
+            removed = self.store.delete_orphan_job(name)
+            if removed:
+                writes += removed
+                self.log.info('removed %d key(s) left by destroyed unit %s', removed, name)
         return writes

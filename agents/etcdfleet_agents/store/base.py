@@ -34,6 +34,9 @@ class KeyKeeper(Protocol):
     def keepalive(self) -> Iterable[str]:
         """Renew every kept key; return the keys that had been lost and were written again."""
 
+    def taken_over(self) -> Iterable[str]:
+        """Keys no longer kept because another writer owns them now (each named once)."""
+
     def revoke(self) -> Iterable[str]:
         """Delete every kept key now; return their names."""
 

@@ -92,6 +92,7 @@ class MemoryKeyKeeper(object):
         self.store = store
         self.id = lease_id
         self._keys = {}
+        self._taken = []
 
     def __contains__(self, key):
         return key in self._keys
@@ -115,9 +116,17 @@ class MemoryKeyKeeper(object):
     def keepalive(self):
         self.store._check()  # pylint: disable=protected-access
         lost = sorted(k for k, v in self._keys.items() if k not in self.store.data)
+        taken = sorted(k for k in self._keys if k not in lost and self.store.data[k].lease != self.id)
+        for key in taken:
+            del self._keys[key]
+        self._taken.extend(taken)
         for key in lost:
             self.put(key, self._keys[key])
         return lost
+
+    def taken_over(self):
+        taken, self._taken = sorted(self._taken), []
+        return taken
 
     def revoke(self):
         keys = sorted(self._keys)

@@ -110,3 +110,16 @@ def test_an_unknown_backend_is_one_line_and_exit_2(capsys):
     assert code == 2
     assert capsys.readouterr().err == \
         "registrator: ETCDFLEET_STORE must be one of etcd, memory, got 'consul'\n"
+
+
+def test_memory_keeper_leaves_a_key_another_writer_took(caplog):
+    store = MemoryServiceStore()
+    docker = FakeDocker()
+    docker.add('web1', ports=[('80/tcp', 32768)])
+    agent = make_registrator(store, docker)
+    agent.resync('test')
+    store.put(KEY, '10.0.0.9:1')
+    assert agent.keepalive() == []
+    assert store.values()[KEY] == '10.0.0.9:1'
+    assert KEY not in agent.keeper
+    assert 'another writer now holds: %s' % KEY in caplog.text
