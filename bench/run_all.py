@@ -67,6 +67,8 @@ LAB_BENCHMARKS = [
     ('ambassador: provider moved -> first answer through the ambassador', 'ambassador_failover.py', 1800),
     ('fleet: fleetctl destroy of a provider and its sidekick -> container stopped, units gone',
      'fleet_destroy_pair.py', 1800),
+    ('fleet: etcd leader restart, rolling restart, member paused 10 s, etcd down 10 s and 60 s '
+     '-> units moved or restarted (300 units)', 'fleet_etcd_outages.py', 1800),
 ]
 
 

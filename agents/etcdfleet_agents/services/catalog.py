@@ -9,6 +9,7 @@ which services get a listening port.
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from collections import OrderedDict
 from typing import Dict, List, NamedTuple, Optional, Tuple
@@ -92,35 +93,6 @@ def build_catalog(pairs, prefix=DEFAULT_PREFIX, allow_hostnames=False):
     return Catalog(instances, warnings)
 
 
-def glob_to_regex(pattern):
-    """A shell glob as a regular expression matching one whole service name: ``*`` and ``?``
-    never match ``/`` or a line break; ``[...]`` and ``[!...]`` are character classes."""
-    out = []
-    index = 0
-    while index < len(pattern):
-        char = pattern[index]
-        index += 1
-        if char == '*':
-            out.append(r'[^/\r\n]*')
-        elif char == '?':
-            out.append(r'[^/\r\n]')
-        elif char == '[':
-            end = pattern.find(']', index + 1 if pattern[index:index + 1] in ('!', ']') else index)
-            if end < 0:
-                out.append(re.escape(char))
-                continue
-            body = pattern[index:end]
-            index = end + 1
-            negate = body.startswith('!')
-            if negate:
-                body = body[1:]
-            body = body.replace('\\', '\\\\').replace('^', '\\^').replace('[', '\\[')
-            out.append('[^/\\r\\n%s]' % body if negate else '[%s]' % body)
-        else:
-            out.append(re.escape(char))
-    return ''.join(out)
-
-
 class Exposure(NamedTuple):
     """One service to publish on a local port."""
     name: str
@@ -147,7 +119,8 @@ class ExposureRule(NamedTuple):
 
     def compiled(self):
         if self.pattern_type == 'glob':
-            return re.compile(glob_to_regex(self.pattern))
+            # names are checked first (check_service_name): no '/' or line break reaches the glob
+            return re.compile(fnmatch.translate(self.pattern))
         return re.compile(self.pattern)
 
     def port_for(self, name):
