@@ -119,11 +119,15 @@ class EtcdKeyKeeper(object):
         return True
 
     def delete(self, key):
-        """Delete ``key`` and stop keeping it; True when it existed."""
-        self._keys.pop(key, None)
+        """Delete ``key`` and stop keeping it; True when it was deleted. A kept key is deleted only
+        while it holds the value this keeper wrote: another writer's value stays."""
+        value = self._keys.pop(key, None)
         try:
-            self.client.delete(key)
-        except EtcdKeyNotFound:
+            if value is None:
+                self.client.delete(key)
+            else:
+                self.client.delete(key, prev_value=value)
+        except (EtcdKeyNotFound, EtcdCompareFailed):
             return False
         return True
 

@@ -73,11 +73,12 @@ _ACTIONS = {
     'expire': ACTION_EXPIRE,
 }
 _CLEARED_RE = re.compile(r'\[(\d+)/(\d+)\]')
-# connections per endpoint; also how many writes of a batch are in flight at once.  Each v2 write
-# waits for its own raft commit, and etcd commits the proposals in flight together, so a batch
-# goes faster the more of it is in flight.  With 8, the fleet engine needed 2-3 s to place 200
-# units on the 3-node lab, and bench/fleet_throughput.py took 6-7 s; with 64, 3.1-3.9 s.
-WRITE_CONCURRENCY = 64
+# connections per endpoint; also how many requests of a batch (writes, reads) are in flight at
+# once.  Each v2 write waits for its own raft commit, and etcd commits the proposals in flight
+# together, so a batch goes faster the more of it is in flight.  With 8, the fleet engine needed
+# 2-3 s to place 200 units on the 3-node lab, and bench/fleet_throughput.py took 6-7 s; with 64,
+# 3.1-3.9 s.
+REQUEST_CONCURRENCY = 64
 
 
 def require_python_etcd():
@@ -187,7 +188,7 @@ class V2Backend(EtcdBackend):
         self.client._read_timeout = request_timeout  # pylint: disable=protected-access
         # our own pool: no urllib3 retries, so a failed write is never sent twice
         # and the endpoint failover of the client layer decides what to do
-        pool_args = {'maxsize': WRITE_CONCURRENCY, 'timeout': request_timeout, 'retries': False,
+        pool_args = {'maxsize': REQUEST_CONCURRENCY, 'timeout': request_timeout, 'retries': False,
                      'socket_options': socket_options()}
         if client_cert:
             pool_args['cert_file'] = client_cert
@@ -368,16 +369,22 @@ class V2Backend(EtcdBackend):
             return exc.revision
 
     def get_many(self, keys):
-        result = {}
-        for key in keys:
-            try:
-                node = self.get(key)
-            except EtcdKeyNotFound:
-                node = None
-            if node is not None and node.dir:
-                node.children = []
-            result[key] = node
-        return result
+        """v2 has no multi-key read: the reads go out over several connections at once."""
+        keys = list(keys)
+        if len(keys) < 2:
+            return dict((key, self._get_or_none(key)) for key in keys)
+        with ThreadPoolExecutor(max_workers=min(REQUEST_CONCURRENCY, len(keys))) as pool:
+            return dict(zip(keys, pool.map(self._get_or_none, keys)))
+
+    def _get_or_none(self, key):
+        """The node at ``key`` (a directory without its children), or None."""
+        try:
+            node = self.get(key)
+        except EtcdKeyNotFound:
+            return None
+        if node.dir:
+            node.children = []
+        return node
 
     def set(self, key, value, ttl=None, prev_value=None, prev_index=None, prev_exist=None, lease=None):
         if lease:
@@ -393,7 +400,7 @@ class V2Backend(EtcdBackend):
         """v2 has no multi-key request: the ops go out over several connections at once."""
         if len(ops) == 1:
             return [ops[0].apply_alone(self)]
-        with ThreadPoolExecutor(max_workers=min(WRITE_CONCURRENCY, len(ops))) as pool:
+        with ThreadPoolExecutor(max_workers=min(REQUEST_CONCURRENCY, len(ops))) as pool:
             futures = [pool.submit(op.apply_alone, self) for op in ops]
             results = []
             failures = []

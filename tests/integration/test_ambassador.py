@@ -293,6 +293,33 @@ def test_announcer_leaves_a_key_written_elsewhere(etcd_server, api, client, cont
         keeper.revoke()
 
 
+@pytest.mark.parametrize('api', ['v2'])
+def test_announcer_yields_a_key_another_writer_took(etcd_server, api, containers, processes, tmp_path, prefix):
+    """Another writer's value is left alone: not refreshed over, not announced over on a later event
+    of the container, not deleted on stop. A new start of the container announces it again."""
+    import subprocess
+    from integration_helpers import Oracle
+    oracle = Oracle(etcd_server, api)
+    name = containers.name('web')
+    key = '%s/web/%s' % (prefix, name)
+    containers.run('web', ports=['8000'], command=httpd('web'))
+    running = announcer(processes, etcd_server, api, tmp_path, prefix, name, '--advertise-ip', '10.99.0.5',
+                        '--value-style', 'plain')
+    wait_for(lambda: oracle.get(key) is not None, 10, what='the announcement')
+    oracle.put(key, '10.99.0.6:1234')
+    running.wait_log('left %s alone: another writer holds it now' % key, timeout=TTL * 2)
+    # an event of the container (not a start: a signal it ignores) makes the announcer look again
+    subprocess.run(['docker', 'kill', '-s', 'WINCH', name], check=True, stdout=subprocess.DEVNULL)
+    time.sleep(TTL)
+    assert oracle.get(key) == '10.99.0.6:1234'
+    assert running.log().count('announced %s' % key) == 1, running.log()
+    # started again: announced again
+    subprocess.run(['docker', 'restart', '-t', '1', name], check=True, stdout=subprocess.DEVNULL)
+    wait_for(lambda: (oracle.get(key) or '').startswith('10.99.0.5:'), 10, what='the announcement after a start')
+    assert running.stop() == 0
+    assert oracle.get(key) is None
+
+
 def test_announcer_and_ambassador_end_to_end(etcd_server, api, containers, processes, tmp_path, prefix):
     """The container's published port, announced with this machine's address, reached through
     the ambassador; the container replaced on another port is reached through the same port."""

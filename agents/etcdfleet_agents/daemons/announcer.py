@@ -89,6 +89,7 @@ class Announcer(DockerEventsDaemon):
         self.keepalive_interval = max(0.5, self.ttl / 3.0) if self.ttl else None
         self.value = None         # the value announced, None when nothing is
         self._why_not = None      # last reason logged for announcing nothing
+        self._yielded = False     # another writer took the key: leave it until the container starts
 
     # -- what to announce ---------------------------------------------------------------------
     def wanted(self):
@@ -133,6 +134,8 @@ class Announcer(DockerEventsDaemon):
             self._why_not = why
             return None
         self._why_not = None
+        if self._yielded:
+            return None
         if value != self.value or (self.keeper is not None and self.key not in self.keeper):
             self._write(value)
             self.log.info("announced %s = %s (%s)", self.key, value, reason)
@@ -144,7 +147,10 @@ class Announcer(DockerEventsDaemon):
         if lost:
             self.log.warning("announced %s again: it had expired", ", ".join(lost))
         for key in self.keeper.taken_over():
-            self.log.warning("left %s alone: another writer holds it now", key)
+            self.log.warning("left %s alone: another writer holds it now (announced again when container %s"
+                             " starts)", key, self.container)
+            self.value = None
+            self._yielded = True
         return lost
 
     # -- Daemon interface ---------------------------------------------------------------------
@@ -190,6 +196,8 @@ class Announcer(DockerEventsDaemon):
             if kind == RESYNC:
                 pending, retry_at = payload, time.monotonic()
             elif kind == CONTAINER:
+                if payload[1] == "start":
+                    self._yielded = False
                 pending, retry_at = "container %s" % payload[1], time.monotonic()
 
     def cleanup(self):

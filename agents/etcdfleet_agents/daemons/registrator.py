@@ -272,6 +272,11 @@ class Registrator(DockerEventsDaemon):
             self.log.warning("re-registered %d key(s) that had expired: %s", len(lost), ", ".join(lost))
         taken = self.keeper.taken_over()
         if taken:
+            # forgotten, so that a container's stop does not delete the other writer's value
+            for key in taken:
+                self.registered.pop(key, None)
+                for keys in self.by_container.values():
+                    keys.pop(key, None)
             self.log.warning("left %d key(s) another writer now holds: %s", len(taken), ", ".join(taken))
         return lost
 
