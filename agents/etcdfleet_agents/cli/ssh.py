@@ -15,9 +15,9 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils.unit_names impor
 
 SSH_CLIENT = 'ssh'
 DEFAULT_PORT = 22
-_USER_NAME = re.compile(r'^[A-Za-z0-9_][A-Za-z0-9._-]*$')
+_USER_NAME = re.compile(r'[A-Za-z0-9_][A-Za-z0-9._-]*')
 # ssh reads UserKnownHostsFile as a list of words with %-tokens: only plain paths pass
-_PLAIN_PATH = re.compile(r'^[A-Za-z0-9/._~+@:-]+$')
+_PLAIN_PATH = re.compile(r'[A-Za-z0-9/._~+@:-]+')
 
 
 class TargetNotFound(Exception):
@@ -76,9 +76,9 @@ def ssh_argv(address, user='', port=DEFAULT_PORT, forward_agent=False, strict_ho
         host = str(ipaddress.ip_address(address))
     except ValueError:
         raise ValueError('machine address %r is not an IP address' % (address,)) from None
-    if user and not _USER_NAME.match(user):
+    if user and not _USER_NAME.fullmatch(user):
         raise ValueError('invalid ssh user name %r' % (user,))
-    if known_hosts_file and not _PLAIN_PATH.match(known_hosts_file):
+    if known_hosts_file and not _PLAIN_PATH.fullmatch(known_hosts_file):
         raise ValueError('invalid known hosts file %r' % (known_hosts_file,))
     port = int(port)
     if not 0 < port < 65536:

@@ -210,8 +210,9 @@ class FleetDaemon(runtime.Daemon):
         if self.engine is None:
             return 0
         if self.engine_lease is None or not self.engine_lease.held:
-            if snap is None and self.engine.in_grace():
+            if snap is None and self.engine.in_grace() and self.engine.online():
                 # not leading: follow the machines anyway, to lead with what they did since the outage
+                # (not while etcd is away: that read would only fail, once a second)
                 self.engine.observe(self.engine.store.snapshot())
             return 0
         return self.engine.reconcile(snap or self.engine.store.snapshot())

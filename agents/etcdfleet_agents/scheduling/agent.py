@@ -23,6 +23,7 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_registry i
     STATE_LAUNCHED,
     UnitStateRecord,
 )
+from ansible_collections.etcdfleet.cluster.plugins.module_utils.unit_names import expand_specifiers
 
 from etcdfleet_agents.scheduling.placement import desired_units, placement_inputs
 from etcdfleet_agents.systemd.manager import ACTIVE_OR_STARTING
@@ -154,7 +155,7 @@ class Agent(object):
         for name in launched:
             if name in starting:
                 continue
-            partners = set(' '.join(desired[name][1].get('Unit', 'BindsTo')).split())
+            partners = set(expand_specifiers(' '.join(desired[name][1].get('Unit', 'BindsTo')), name).split())
             if partners & starting:
                 found.append(name)
         return found

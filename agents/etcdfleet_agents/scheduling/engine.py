@@ -64,6 +64,10 @@ class Engine(object):
             self._regained_at = self.clock()
             self._confirmed = set()
 
+    def online(self):
+        """Whether this machine reaches etcd (as far as the last renewal told)."""
+        return not self._offline
+
     def in_grace(self):
         """Whether the outage grace runs (the daemon then has ``observe`` called every second)."""
         return self._offline or (self._regained_at is not None

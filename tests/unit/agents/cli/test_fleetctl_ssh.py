@@ -94,6 +94,8 @@ def test_ssh_argv_is_a_plain_argument_list():
     {'address': 'host.example; reboot'},
     {'address': '10.0.0.1', 'user': '-oProxyCommand=x'},
     {'address': '10.0.0.1', 'user': 'core root'},
+    {'address': '10.0.0.1', 'user': 'root\n'},
+    {'address': '10.0.0.1', 'known_hosts_file': '/tmp/known\n'},
     {'address': '10.0.0.1', 'port': 0},
     {'address': '10.0.0.1', 'port': 70000},
     {'address': '10.0.0.1', 'known_hosts_file': '/tmp/a /tmp/b'},

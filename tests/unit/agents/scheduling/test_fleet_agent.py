@@ -161,6 +161,20 @@ def test_a_sidekick_starts_again_with_the_unit_it_binds_to(agent):
     assert sd.count('start', 'side.service') == 2
 
 
+def test_a_template_sidekick_starts_again_with_its_instance(agent):
+    """The seeds' pair: apache-discovery@.service has BindsTo=apache@%i.service."""
+    sidekick = parse_unit('[Unit]\nBindsTo=apache@%i.service\nAfter=apache@%i.service\n'
+                          '[Service]\nExecStart=/bin/sleep 1d\n')
+    sd = agent.systemd
+    units = {'apache@1.service': (SLEEP, 'launched', HERE), 'apache-discovery@1.service': (sidekick, 'launched', HERE)}
+    agent.reconcile(snapshot(units))
+    agent.reconcile(snapshot(dict(units, **{'apache@1.service': (SLEEP, 'loaded', HERE)})))
+    sd.active.pop('apache-discovery@1.service', None)
+    agent.reconcile(snapshot(units))
+    assert 'apache@1.service' in sd.active and 'apache-discovery@1.service' in sd.active
+    assert sd.count('start', 'apache-discovery@1.service') == 2
+
+
 def test_a_sidekick_stopped_on_purpose_stays_stopped(agent):
     sidekick = parse_unit('[Unit]\nBindsTo=web.service\n[Service]\nExecStart=/bin/sleep 1d\n')
     sd = agent.systemd
