@@ -90,7 +90,7 @@ class ServiceDataError(ValueError):
         if self.key is not None:
             parts.append('key %s' % describe(self.key))
         if self.value is not None:
-            parts.append('value %r' % (_shorten(self.value),))
+            parts.append('value %s' % describe(self.value, 120))
         if parts:
             return '%s: %s' % (', '.join(parts), self.reason)
         return self.reason
@@ -106,14 +106,7 @@ def as_text(data):
     return data
 
 
-def _shorten(value, limit=120):
-    text = value if isinstance(value, str) else repr(value)
-    if len(text) > limit:
-        return text[:limit] + '...'
-    return text
-
-
-def describe(value, limit=80):
+def describe(value, limit=160):
     """``repr`` of a name for a message: a newline shows as ``\\n``, a long name is cut to
     ``limit`` characters and its length given."""
     if isinstance(value, str) and len(value) > limit:
