@@ -112,9 +112,8 @@ def main():
     args.add_argument('--steady', type=float, default=20.0, help='seconds of requests while nothing moves')
     args.add_argument('--timeout', type=float, default=90.0)
     opts = args.parse_args()
-    names = fleet_lab.nodes(opts.prefix)
-    ids = dict((fleet_lab.machine_id(n), n) for n in names)
-    store = fleet_lab.store(names, opts.api_version)
+    lab = fleet_lab.Lab(opts)
+    names, ids, store = lab.names, lab.ids, lab.store
     for unit, contents in UNITS.items():
         if store.job(unit) is None:
             store.create_unit(unit, contents, target_state='launched')
@@ -151,7 +150,7 @@ def main():
             print('kill %d: provider %s -> %s, first answer through the ambassador %.2f s after the kill '
                   '(%d requests failed meanwhile)' % (round_no, victim, moved[0][1], elapsed, lost), flush=True)
             fleet_lab.docker('start', victim)
-            wait(lambda: len(store.snapshot().machines) == len(names), 120, 0.5)
+            lab.all_registered()
         if times:
             print('failover median %.2f s over %d kills (min %.2f, max %.2f)'
                   % (fleet_lab.median(times), len(times), min(times), max(times)))

@@ -71,12 +71,11 @@ def main():
     args.add_argument('--rounds', type=int, default=6)
     args.add_argument('--timeout', type=float, default=120)
     opts = args.parse_args()
-    names = fleet_lab.nodes(opts.prefix)
-    ids = dict((fleet_lab.machine_id(n), n) for n in names)
-    store = fleet_lab.store(names, opts.api_version)
+    lab = fleet_lab.Lab(opts)
+    names, ids, store = lab.names, lab.ids, lab.store
     times, timed_out = [], 0
     for round_no in range(1, opts.rounds + 1):
-        if not wait(lambda: len(store.snapshot().machines) == len(names), 120, 0.5):
+        if not lab.all_registered():
             raise SystemExit('not every machine is registered')
         for unit, contents in UNITS.items():
             store.create_unit(unit, contents, target_state='launched')

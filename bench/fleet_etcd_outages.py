@@ -117,8 +117,8 @@ def main():
                       help='seconds to wait after etcd is healthy again (more than the outage grace)')
     args.add_argument('--keep', action='store_true', help='leave the units in place')
     opts = args.parse_args()
-    names = fleet_lab.nodes(opts.prefix)
-    store = fleet_lab.store(names, opts.api_version)
+    lab = fleet_lab.Lab(opts)
+    names, store = lab.names, lab.store
     units = ['bench-outage@%d.service' % i for i in range(1, opts.units + 1)]
     if store.job(TEMPLATE) is None:
         store.create_unit(TEMPLATE, CONTENTS)

@@ -33,14 +33,13 @@ def main():
     args.add_argument('--kills', type=int, default=5)
     args.add_argument('--timeout', type=float, default=60)
     opts = args.parse_args()
-    names = fleet_lab.nodes(opts.prefix)
-    ids = dict((fleet_lab.machine_id(n), n) for n in names)
-    store = fleet_lab.store(names, opts.api_version)
+    lab = fleet_lab.Lab(opts)
+    ids, store = lab.ids, lab.store
     if store.job(UNIT) is None:
         store.create_unit(UNIT, CONTENTS, target_state='launched')
     times = []
     for round_no in range(1, opts.kills + 1):
-        if not wait(lambda: len(store.snapshot().machines) == len(names), 120, 0.5):
+        if not lab.all_registered():
             raise SystemExit('not every machine is registered')
         victim = wait(lambda: launched_on(store.snapshot()), opts.timeout)
         if not victim:
@@ -57,7 +56,7 @@ def main():
         fleet_lab.docker('start', container)
     print('failover median %.2f s over %d kills (min %.2f, max %.2f)'
           % (fleet_lab.median(times), len(times), min(times), max(times)))
-    wait(lambda: len(store.snapshot().machines) == len(names), 120, 0.5)
+    lab.all_registered()
     store.destroy_unit(UNIT)
 
 

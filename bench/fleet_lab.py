@@ -75,3 +75,18 @@ def wait(predicate, timeout, interval=0.02):
             return value
         time.sleep(interval)
     return None
+
+
+class Lab(object):
+    """The lab's node containers (``names``), their machine IDs (``ids``: machine ID -> container)
+    and a registry client (``store``), for the options of ``parser()``."""
+
+    def __init__(self, opts):
+        self.names = nodes(opts.prefix)
+        self.ids = dict((machine_id(n), n) for n in self.names)
+        self.store = store(self.names, opts.api_version)
+
+    def all_registered(self, timeout=120):
+        """Wait until every node's machine is registered; False if it is not within ``timeout``."""
+        return bool(wait(lambda: len(self.store.snapshot().machines) == len(self.names), timeout, 0.5))
+

@@ -41,8 +41,8 @@ def main():
     args.add_argument('--timeout', type=float, default=300)
     args.add_argument('--keep', action='store_true', help='leave the units in place')
     opts = args.parse_args()
-    names = fleet_lab.nodes(opts.prefix)
-    store = fleet_lab.store(names, opts.api_version)
+    lab = fleet_lab.Lab(opts)
+    store = lab.store
     units = ['bench-sleep@%d.service' % i for i in range(1, opts.units + 1)]
     if store.job(TEMPLATE) is None:
         store.create_unit(TEMPLATE, CONTENTS)

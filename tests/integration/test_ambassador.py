@@ -272,10 +272,9 @@ def test_announcer_follows_the_container(etcd_server, api, client, containers, p
     assert 'withdrew %s on stop' % key in running.log()
 
 
-def test_announcer_leaves_a_key_written_elsewhere(etcd_server, api, client, containers, processes, tmp_path,
-                                                  prefix):
-    """When the service moved and another machine's announcer wrote the key, stopping the old
-    announcer does not delete it."""
+def announced(etcd_server, api, containers, processes, tmp_path, prefix):
+    """A running container 'web' announced (plain style, address 10.99.0.5):
+    ``(oracle, container name, key, announcer)``."""
     from integration_helpers import Oracle
     oracle = Oracle(etcd_server, api)
     name = containers.name('web')
@@ -284,6 +283,14 @@ def test_announcer_leaves_a_key_written_elsewhere(etcd_server, api, client, cont
     running = announcer(processes, etcd_server, api, tmp_path, prefix, name, '--advertise-ip', '10.99.0.5',
                         '--value-style', 'plain')
     wait_for(lambda: oracle.get(key) is not None, 10, what='the announcement')
+    return oracle, name, key, running
+
+
+def test_announcer_leaves_a_key_written_elsewhere(etcd_server, api, client, containers, processes, tmp_path,
+                                                  prefix):
+    """When the service moved and another machine's announcer wrote the key, stopping the old
+    announcer does not delete it."""
+    oracle, dummy, key, running = announced(etcd_server, api, containers, processes, tmp_path, prefix)
     assert oracle.get(key).startswith('10.99.0.5:')
     with EtcdClient(endpoints=[etcd_server.url], api_version=api) as other:
         keeper = other.key_keeper(30)
@@ -298,14 +305,7 @@ def test_announcer_yields_a_key_another_writer_took(etcd_server, api, containers
     """Another writer's value is left alone: not refreshed over, not announced over on a later event
     of the container, not deleted on stop. A new start of the container announces it again."""
     import subprocess
-    from integration_helpers import Oracle
-    oracle = Oracle(etcd_server, api)
-    name = containers.name('web')
-    key = '%s/web/%s' % (prefix, name)
-    containers.run('web', ports=['8000'], command=httpd('web'))
-    running = announcer(processes, etcd_server, api, tmp_path, prefix, name, '--advertise-ip', '10.99.0.5',
-                        '--value-style', 'plain')
-    wait_for(lambda: oracle.get(key) is not None, 10, what='the announcement')
+    oracle, name, key, running = announced(etcd_server, api, containers, processes, tmp_path, prefix)
     oracle.put(key, '10.99.0.6:1234')
     running.wait_log('left %s alone: another writer holds it now' % key, timeout=TTL * 2)
     # an event of the container (not a start: a signal it ignores) makes the announcer look again
