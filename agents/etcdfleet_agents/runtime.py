@@ -180,6 +180,9 @@ def setup_logging(name, level="INFO", stream=None, environ=None):
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(getattr(logging, str(level).upper(), logging.INFO))
+    # python-etcd logs each failed request at ERROR; the client layer reports a failure once, as
+    # the daemon's own line
+    logging.getLogger("etcd.client").setLevel(logging.CRITICAL)
     return logging.getLogger(name)
 
 

@@ -41,3 +41,13 @@ def test_other_streams_get_plain_lines(journal_file, environ):
     log = runtime.setup_logging("registrator", "INFO", stream=stream, environ=environ)
     log.warning("skipped a key")
     assert logged(stream) == ["WARNING skipped a key"]
+
+
+def test_the_etcd_library_does_not_log_each_failed_request(journal_file):
+    """python-etcd logs every failed request at ERROR; the client layer reports the failure once,
+    as the daemon's own line."""
+    stream = journal_file[0]
+    log = runtime.setup_logging("fleet", "INFO", stream=stream, environ={})
+    logging.getLogger("etcd.client").error("Request to server http://10.0.0.1:2379 failed")
+    log.warning("cannot renew the registration")
+    assert logged(stream) == ["WARNING cannot renew the registration"]
