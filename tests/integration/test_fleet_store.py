@@ -124,6 +124,35 @@ def test_engine_moves_units_of_a_vanished_machine_and_forgets_its_states(store):
     assert first not in snap.states.get('web.service', {})
 
 
+def test_a_second_etcd_outage_is_an_outage_too(store):
+    """Machines seen again after one outage are not failed over when they vanish while this
+    engine has lost etcd once more (or within the grace after it)."""
+    clock = [100.0]
+    eng = Engine(store, log=logging.getLogger('test'), clock=lambda: clock[0])
+    machines(store)
+    store.create_unit('web.service', '[Service]\nExecStart=/bin/sleep 1d\n', target_state='launched')
+    eng.reconcile(store.snapshot())
+    first = store.snapshot().jobs['web.service'].target
+    for dummy in range(2):
+        eng.connection_lost()
+        eng.connection_ok()
+        clock[0] += 5                        # every machine seen again since the return
+        eng.reconcile(store.snapshot())
+        clock[0] += 60                       # the grace is over
+        eng.reconcile(store.snapshot())
+    eng.connection_lost()
+    store.remove_machine(first)              # its registration lapses while etcd is away
+    eng.reconcile(store.snapshot())
+    assert store.snapshot().jobs['web.service'].target == first
+    eng.connection_ok()
+    clock[0] += 2
+    eng.reconcile(store.snapshot())
+    assert store.snapshot().jobs['web.service'].target == first
+    clock[0] += 60                           # not back within the grace: a machine failure
+    eng.reconcile(store.snapshot())
+    assert store.snapshot().jobs['web.service'].target not in (None, first)
+
+
 def test_engine_unschedules_inactive_units_and_clears_reasons(store):
     machines(store)
     store.create_unit('solo.service', '[Service]\nExecStart=/bin/true\n[X-Fleet]\nMachineMetadata=region=mars\n',

@@ -54,8 +54,10 @@ class Engine(object):
     # -- etcd outages ----------------------------------------------------------------------
 
     def connection_lost(self):
-        """This machine cannot reach etcd (its registration renewal failed)."""
+        """This machine cannot reach etcd (its registration renewal failed): what the engine saw
+        of the machines before is no proof that they are alive after it."""
         self._offline = True
+        self._confirmed = set()
 
     def connection_ok(self):
         """This machine reached etcd; after a loss, the outage grace starts now."""
