@@ -15,8 +15,8 @@ can expire while etcd is away, and machines register again one by one when it is
 engine must not read their absence as death. So after this engine's own connection to etcd was
 lost (``connection_lost``/``connection_ok``, told by the daemon), a machine that still has units
 but is not registered, and that the engine has not seen registered since etcd came back, is
-presumed alive for ``outage_grace`` seconds: its units stay where they are and nothing new is
-placed on it. "Seen since" counts only from ``machine_ttl`` seconds after the return (a
+presumed alive for as long as the outage lasted plus three machine TTLs, at most
+``outage_grace`` seconds: its units stay where they are and nothing new is placed on it. "Seen since" counts only from ``machine_ttl`` seconds after the return (a
 registration read earlier may be one that survived the outage and is about to expire). A machine
 that disappears while the engine's etcd is healthy, or that was seen again after the outage and
 then went, fails over at once, as before.
@@ -46,7 +46,9 @@ class Engine(object):
         self._unused_since = {}
         self._orphan_since = {}
         self._offline = False
+        self._lost_at = None
         self._regained_at = None
+        self._grace = self.outage_grace
         self._known = {}
         self._confirmed = set()
         self._presumed_logged = frozenset()
@@ -56,14 +58,20 @@ class Engine(object):
     def connection_lost(self):
         """This machine cannot reach etcd (its registration renewal failed): what the engine saw
         of the machines before is no proof that they are alive after it."""
+        if not self._offline:
+            self._lost_at = self.clock()
         self._offline = True
         self._confirmed = set()
 
     def connection_ok(self):
-        """This machine reached etcd; after a loss, the outage grace starts now."""
+        """This machine reached etcd; after a loss, the outage grace starts now. It lasts as long
+        as the outage did plus three machine TTLs (the time machines need to register again), at
+        most ``outage_grace``: a blip of etcd (the leader's machine dying with it) delays a real
+        failover by seconds, not by the whole grace."""
         if self._offline:
             self._offline = False
             self._regained_at = self.clock()
+            self._grace = min(self.outage_grace, self._regained_at - self._lost_at + 3 * self.machine_ttl)
             self._confirmed = set()
 
     def online(self):
@@ -73,7 +81,7 @@ class Engine(object):
     def in_grace(self):
         """Whether the outage grace runs (the daemon then has ``observe`` called every second)."""
         return self._offline or (self._regained_at is not None
-                                 and self.clock() - self._regained_at < self.outage_grace)
+                                 and self.clock() - self._regained_at < self._grace)
 
     def observe(self, snap):
         """Note the machines registered in ``snap`` (read by this daemon, leading or not)."""
@@ -93,7 +101,7 @@ class Engine(object):
             self._presumed_logged = frozenset(presumed)
             if presumed:
                 self.log.info('etcd was unreachable: units of unregistered machine(s) %s stay in place '
-                              'for up to %ds', ', '.join(short_id(m) for m in sorted(presumed)), self.outage_grace)
+                              'for up to %ds', ', '.join(short_id(m) for m in sorted(presumed)), self._grace)
         return presumed
 
     # -- one pass --------------------------------------------------------------------------
