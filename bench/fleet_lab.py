@@ -89,4 +89,3 @@ class Lab(object):
     def all_registered(self, timeout=120):
         """Wait until every node's machine is registered; False if it is not within ``timeout``."""
         return bool(wait(lambda: len(self.store.snapshot().machines) == len(self.names), timeout, 0.5))
-

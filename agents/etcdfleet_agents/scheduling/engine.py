@@ -16,8 +16,9 @@ engine must not read their absence as death. So after this engine's own connecti
 lost (``connection_lost``/``connection_ok``, told by the daemon), a machine that still has units
 but is not registered, and that the engine has not seen registered since etcd came back, is
 presumed alive for as long as the outage lasted plus three machine TTLs, at most
-``outage_grace`` seconds: its units stay where they are and nothing new is placed on it. "Seen since" counts only from ``machine_ttl`` seconds after the return (a
-registration read earlier may be one that survived the outage and is about to expire). A machine
+``outage_grace`` seconds: its units stay where they are and nothing new is placed on it.
+"Seen since" counts only from ``machine_ttl`` seconds after the return (a registration read
+earlier may be one that survived the outage and is about to expire). A machine
 that disappears while the engine's etcd is healthy, or that was seen again after the outage and
 then went, fails over at once, as before.
 """
