@@ -74,9 +74,11 @@ sanity: venv
 unit: venv
 	$(BIN)/pytest -q tests/unit
 
+# In three processes: the tests mostly wait on etcd, Docker, HAProxy and timers, and each process
+# has its own etcd (every test works below a prefix of its own, on containers named after it).
 integration: images
 	scripts/host-packages.sh etcd-server etcd-client haproxy
-	$(BIN)/pytest -q --durations=15 tests/integration
+	$(BIN)/pytest -q -n 3 --durations=15 tests/integration
 
 lab-tests: images
 	$(BIN)/pytest -q tests/lab

@@ -69,7 +69,8 @@ def mine(oracle, prefix, hostname, containers):
     id's host name and container name): other containers of the engine, for example those of a
     concurrent test run, are left out."""
     return dict((k, v) for k, v in oracle.keys_below(prefix).items()
-                if k.rsplit('/', 1)[-1].startswith('%s:%s-' % (hostname, containers.tag)) or '/fixed-' in k)
+                if k.rsplit('/', 1)[-1].startswith('%s:%s-' % (hostname, containers.tag))
+                or k.endswith('/fixed-%s' % containers.tag))
 
 
 def test_containers_of_every_kind(oracle, agent, containers, prefix, hostname):
@@ -81,7 +82,7 @@ def test_containers_of_every_kind(oracle, agent, containers, prefix, hostname):
     containers.run('udp', ports=['%d:53/udp' % p[3]])
     containers.run('label', ports=['%d:80' % p[4]], labels={'SERVICE_NAME': 'by-label'},
                    env={'SERVICE_NAME': 'by-env-loses'})
-    containers.run('env', ports=['%d:80' % p[5]], env={'SERVICE_NAME': 'by-env', 'SERVICE_80_ID': 'fixed-env'})
+    containers.run('env', ports=['%d:80' % p[5]], env={'SERVICE_NAME': 'by-env', 'SERVICE_80_ID': 'fixed-%s' % containers.tag})
     containers.run('ignored', ports=['%d:80' % p[6]], env={'SERVICE_IGNORE': 'true'})
     containers.run('noport', extra=['--expose', '80'])
     containers.run('portnamed', ports=['%d:80' % p[7]], labels={'SERVICE_80_NAME': 'web'})
@@ -92,7 +93,7 @@ def test_containers_of_every_kind(oracle, agent, containers, prefix, hostname):
         '%s/busybox-443/%s:%s-two:443' % (prefix, hostname, t): '10.99.0.5:%d' % p[2],
         '%s/busybox/%s:%s-udp:53:udp' % (prefix, hostname, t): '10.99.0.5:%d' % p[3],
         '%s/by-label/%s:%s-label:80' % (prefix, hostname, t): '10.99.0.5:%d' % p[4],
-        '%s/by-env/fixed-env' % prefix: '10.99.0.5:%d' % p[5],
+        '%s/by-env/fixed-%s' % (prefix, t): '10.99.0.5:%d' % p[5],
         '%s/web/%s:%s-portnamed:80' % (prefix, hostname, t): '10.99.0.5:%d' % p[7],
     }
     wait_for(lambda: mine(oracle, prefix, hostname, containers) == expected, what='keys of every container')
