@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import socket
+import stat
 import threading
 import time
 import urllib.error
@@ -212,6 +213,7 @@ def test_broken_template_keeps_the_old_configuration(haproxy, backends, client, 
     wait_for(lambda: 'invalid: haproxy -c rejected' in watcher.log(), 10, what='the check error in the log')
     assert open(haproxy.config).read() == good_config
     assert 'no-such-keyword' in open(haproxy.config + '.rejected').read()
+    assert stat.S_IMODE(os.stat(haproxy.config + '.rejected').st_mode) & 0o077 == 0
     assert haproxy.reloads() == reloads
     assert set(answers(port, 6)) == {'one'}
     wait_for(lambda: 'no-such-keyword' in status_of(str(tmp_path))['message'], 5,
@@ -296,6 +298,9 @@ def test_stats_page_bound_and_protected(haproxy, client, etcd_server, api, prefi
     assert status(b'wrong')[0] == 401
     code, body = status(b"p'ss$word")
     assert code == 200 and b'Statistics Report' in body
+    # the configuration holds the password: its owner alone reads it
+    assert 'stats auth "admin:' in open(haproxy.config).read()
+    assert stat.S_IMODE(os.stat(haproxy.config).st_mode) & 0o077 == 0
     # bound where configured only
     with pytest.raises(OSError):
         socket.create_connection(('127.0.0.2', stats_port), timeout=2).close()

@@ -21,6 +21,7 @@ the ETCDFLEET_* environment (``/etc/etcdfleet/etcd.env``, or ``--env-file``).
 
 import copy
 import datetime
+import ipaddress
 import json
 import os
 import re
@@ -135,6 +136,19 @@ def _bind(value, where):
     return value.strip(), int(match.group(1))
 
 
+def _loopback(bind):
+    """Whether the host of an ``address:port`` bind is a loopback address (or ``localhost``)."""
+    host = bind.rsplit(":", 1)[0]
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def load_settings(path=None, data=None):
     """Read and validate the settings (file at ``path`` or the mapping ``data``).
 
@@ -184,6 +198,9 @@ def load_settings(path=None, data=None):
     stats["refresh"] = _duration(stats["refresh"], "stats.refresh")
     if stats["password"] and not stats["user"]:
         raise SettingsError("stats.password is set but stats.user is not")
+    if stats["enabled"] and not _loopback(stats["bind"]) and not (stats["user"] and stats["password"]):
+        raise SettingsError("stats.bind %r is not a loopback address: set stats.user and stats.password to "
+                            "publish the statistics page there" % stats["bind"])
     if ":" in stats["user"]:
         raise SettingsError("stats.user must not contain ':', got %r" % stats["user"])
     if not stats["uri"].startswith("/"):

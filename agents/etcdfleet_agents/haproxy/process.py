@@ -15,6 +15,10 @@ DEFAULT_RELOAD_COMMAND = ("systemctl", "reload-or-restart", "haproxy.service")
 
 _MAX_OUTPUT = 2000
 
+# A configuration may hold the stats page's password: only its owner (root, who starts HAProxy,
+# or the account the watcher runs as) reads it, the live file and a rejected one alike.
+CONFIG_MODE = 0o600
+
 
 class ConfigInvalid(HaproxyError):
     """``haproxy -c`` rejected a candidate configuration. ``output`` holds its messages and
@@ -108,7 +112,7 @@ class Haproxy(object):
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(text)
-            os.chmod(candidate, 0o644)
+            os.chmod(candidate, CONFIG_MODE)
             code, output = self._run([self.binary, "-c", "-f", candidate])
         except BaseException:
             remove_file(candidate)

@@ -86,6 +86,11 @@ def test_defaults_fill_everything():
     ({'stats': {'realm': 'a\nb'}}, 'stats.realm must be one line'),
     ({'rule': {'pattern': '(', 'pattern_type': 'regex'}, 'services': []}, "rule: pattern '(' is not a valid regular expression"),
     ({'default_mode': 'udp'}, "default_mode must be one of http, tcp, got 'udp'"),
+    ({'stats': {'bind': '0.0.0.0:1936'}}, "stats.bind '0.0.0.0:1936' is not a loopback address"),
+    ({'stats': {'bind': '*:1936', 'user': 'admin'}}, "stats.bind '*:1936' is not a loopback address"),
+    ({'stats': {'bind': ':1936'}}, "stats.bind ':1936' is not a loopback address"),
+    ({'stats': {'bind': '[::]:1936'}}, "stats.bind '[::]:1936' is not a loopback address"),
+    ({'stats': {'bind': 'node-1:1936'}}, "stats.bind 'node-1:1936' is not a loopback address"),
 ])
 def test_bad_settings_are_named(data, message):
     with pytest.raises(SettingsError) as error:
@@ -100,6 +105,15 @@ def test_settings_file_errors(tmp_path):
     bad.write_text('{"services": [')
     with pytest.raises(SettingsError, match='is not valid JSON'):
         discover.load_settings(str(bad))
+
+
+@pytest.mark.parametrize('stats', [
+    {'bind': '127.0.0.1:1936'}, {'bind': '127.0.0.5:1937'}, {'bind': 'localhost:1936'}, {'bind': '[::1]:1936'},
+    {'bind': '0.0.0.0:1936', 'user': 'admin', 'password': 'secret'},
+    {'bind': '10.0.0.1:1936', 'enabled': False},
+])
+def test_stats_page_beyond_loopback_only_with_a_password(stats):
+    assert discover.load_settings(data={'stats': stats})['stats']['bind'] == stats['bind']
 
 
 def test_stats_port_free_when_stats_are_off():
