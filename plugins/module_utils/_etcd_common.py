@@ -525,7 +525,8 @@ def parse_endpoints(endpoints=None, tls=False, environ=None):
     ``endpoints`` may be a list or a comma separated string; when empty the
     ``ETCDCTL_ENDPOINTS`` environment variable is used, then
     ``http://127.0.0.1:2379``. An endpoint without scheme gets ``https`` when
-    ``tls`` is true, else ``http``; one without port gets 2379.
+    ``tls`` is true, else ``http``; one without port gets 2379. With ``tls`` (TLS options
+    given) a plain ``http://`` endpoint is refused: the options would not be used.
     """
     if environ is None:
         environ = os.environ
@@ -542,7 +543,7 @@ def parse_endpoints(endpoints=None, tls=False, environ=None):
         env_value = environ.get(ENDPOINTS_ENV, '')
         items = [part.strip() for part in env_value.split(',') if part.strip()]
     if not items:
-        items = [DEFAULT_ENDPOINT]
+        items = [DEFAULT_ENDPOINT.replace('http://', 'https://', 1) if tls else DEFAULT_ENDPOINT]
     result = []
     for item in items:
         url = item if _ENDPOINT_RE.match(item) else '%s://%s' % ('https' if tls else 'http', item)
@@ -550,6 +551,9 @@ def parse_endpoints(endpoints=None, tls=False, environ=None):
         scheme = parts.scheme.lower()
         if scheme not in ('http', 'https'):
             raise EtcdUsageError('endpoint %r: scheme must be http or https' % item)
+        if tls and scheme == 'http':
+            raise EtcdUsageError('endpoint %r is plain http, but TLS options (ca_cert, client_cert, client_key) '
+                                 'are given: use https:// (or leave the TLS options out)' % item)
         try:
             host = parts.hostname
             port = parts.port or 2379

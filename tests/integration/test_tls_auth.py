@@ -45,6 +45,10 @@ def test_tls_client_certificates(runner, tls_server, tls_material, etcd_server):
              INFO: dict(good, api_version=api, key=key, ca_cert=tls.other_ca_cert)},
             {'name': 'http_to_https_' + api, 'ignore_errors': True,
              INFO: dict(good, api_version=api, key=key, endpoints=['http://127.0.0.1:%d' % port])},
+            # TLS options with a plain-http endpoint of a plain server: refused, not ignored
+            {'name': 'tls_options_on_http_' + api, 'ignore_errors': True,
+             KEY: dict(good, api_version=api, key=key, value='plain',
+                       endpoints=['http://127.0.0.1:%d' % etcd_server.client_port])},
             {'name': 'https_to_http_' + api, 'ignore_errors': True,
              INFO: dict(good, api_version=api, key=key,
                         endpoints=['https://127.0.0.1:%d' % etcd_server.client_port])},
@@ -66,14 +70,16 @@ def test_tls_client_certificates(runner, tls_server, tls_material, etcd_server):
         assert fail['failed'] is True and 'refused the client certificate' in fail['msg'], fail['msg']
         fail = res['wrong_ca_' + api]
         assert fail['failed'] is True and 'not trusted' in fail['msg'] and 'ca_cert' in fail['msg'], fail['msg']
-        fail = res['http_to_https_' + api]
-        assert fail['failed'] is True and 'speaks https' in fail['msg'], fail['msg']
+        for name in ('http_to_https_', 'tls_options_on_http_'):
+            fail = res[name + api]
+            assert fail['failed'] is True and 'is plain http' in fail['msg'] and 'https://' in fail['msg'], fail['msg']
+            assert fail['error_type'] == 'EtcdUsageError', fail['msg']
+            no_traceback(fail)
         fail = res['https_to_http_' + api]
         assert fail['failed'] is True and 'does not seem to speak TLS' in fail['msg'], fail['msg']
         fail = res['key_mismatch_' + api]
         assert fail['failed'] is True and 'cannot load client certificate' in fail['msg'], fail['msg']
-        for name in ('no_client_cert_', 'untrusted_client_', 'wrong_ca_', 'http_to_https_', 'https_to_http_',
-                     'key_mismatch_'):
+        for name in ('no_client_cert_', 'untrusted_client_', 'wrong_ca_', 'https_to_http_', 'key_mismatch_'):
             assert res[name + api]['error_type'] == 'EtcdTLSError', (name, res[name + api]['msg'])
             no_traceback(res[name + api])
 

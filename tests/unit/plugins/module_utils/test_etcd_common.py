@@ -61,6 +61,14 @@ def test_parse_endpoints_rejects(bad, fragment):
     assert fragment in str(info.value)
 
 
+def test_tls_options_with_a_plain_http_endpoint_are_refused():
+    with pytest.raises(EtcdUsageError) as info:
+        parse_endpoints(['https://a:1', 'http://b:2'], tls=True, environ={})
+    assert "'http://b:2' is plain http" in str(info.value)
+    with pytest.raises(EtcdUsageError):
+        parse_endpoints(None, tls=True, environ={'ETCDCTL_ENDPOINTS': 'http://e:1'})
+
+
 @pytest.mark.parametrize('value, expected', [(1, 1), ('30', 30), (5.0, 5), (None, None), (' 7 ', 7)])
 def test_validate_ttl_accepts(value, expected):
     assert validate_ttl(value) == expected
