@@ -80,8 +80,9 @@ integration: images
 	scripts/host-packages.sh etcd-server etcd-client haproxy
 	$(BIN)/pytest -q -n 3 --durations=15 tests/integration
 
+# In three processes: each test starts node containers of its own and mostly waits on them.
 lab-tests: images
-	$(BIN)/pytest -q tests/lab
+	$(BIN)/pytest -q -n 3 tests/lab
 
 collection: venv
 	$(BIN)/pytest -q tests/collection

@@ -35,19 +35,31 @@ def etcd_binary():
     return shutil.which('etcd')
 
 
-_HANDED_OUT = set()
+def _worker_ports():
+    """The ports this test process may hand out: a block of its own per pytest-xdist worker, below
+    the kernel's ephemeral range, so that two processes never pick the same port and no outgoing
+    connection is given one of them meanwhile."""
+    worker = os.environ.get('PYTEST_XDIST_WORKER', 'gw0')
+    index = int(worker[2:]) if worker[2:].isdigit() else 0
+    first = PORT_BASE + (index % PORT_BLOCKS) * PORT_BLOCK
+    return iter(range(first, first + PORT_BLOCK))
+
+
+PORT_BASE, PORT_BLOCK, PORT_BLOCKS = 20000, 1500, 8
+_PORTS = _worker_ports()
 
 
 def free_port(host='127.0.0.1'):
-    """A TCP port free on ``host`` now, never one this process handed out before (the kernel can
-    give a port it just released again, and a test often takes several before binding any)."""
-    while True:
+    """A TCP port free on ``host`` now, from this process's block, never one handed out before
+    (a test often takes several before binding any)."""
+    for port in _PORTS:
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-            sock.bind((host, 0))
-            port = sock.getsockname()[1]
-        if port not in _HANDED_OUT:
-            _HANDED_OUT.add(port)
-            return port
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError('no free port left in this test process\'s block')
 
 
 class EtcdServer(object):

@@ -207,3 +207,17 @@ def test_start_of_a_template_as_fleet(env, capsys):
     assert capsys.readouterr().err == (
         'WARNING: Unit kappa-test@1.service in registry differs from local template unit file '
         'kappa-test@1.service. Add --replace to override.\n')
+
+
+def test_fleet_tls_flags(tls_server, tls_material, api, capsys):
+    """fleet 1.0's --ca-file/--cert-file/--key-file reach a cluster that requires client certificates."""
+    environ = {'ETCDFLEET_ENDPOINTS': tls_server.url, 'ETCDFLEET_API_VERSION': api}
+    prefix = ['--etcd-key-prefix', '/it/fleetctl-tls-%s/' % api]
+    tls = ['--ca-file', tls_material.ca_cert, '--cert-file', tls_material.client_cert,
+           '--key-file', tls_material.client_key]
+
+    assert fleetctl.main(prefix + ['--ca-file', tls_material.ca_cert, 'list-machines'], environ=environ) == 1
+    assert 'client certificate' in capsys.readouterr().err
+
+    assert fleetctl.main(prefix + tls + ['list-machines'], environ=environ) == 0
+    assert capsys.readouterr().out.split() == ['MACHINE', 'IP', 'METADATA']

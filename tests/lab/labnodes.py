@@ -66,19 +66,23 @@ def nodes():
 
 @pytest.fixture
 def inventory(tmp_path):
-    def write(hosts):
+    def write(hosts, groups=()):
+        """The nodes (name -> container) in group cluster, and ``groups`` made of cluster."""
+        children = {"cluster": {"hosts": {h: {"ansible_host": c} for h, c in hosts.items()}}}
+        children.update({group: {"children": {"cluster": {}}} for group in groups})
         inv = {"all": {"vars": {"ansible_connection": "community.docker.docker",
                                 "ansible_python_interpreter": "/usr/bin/python3",
                                 "verify_image": WORKLOAD_IMAGE},
-                       "children": {"cluster": {"hosts": {h: {"ansible_host": c} for h, c in hosts.items()}}}}}
+                       "children": children}}
         path = tmp_path / "inventory.yml"
         path.write_text(yaml.safe_dump(inv))
         return path
     return write
 
 
-def run_playbook(playbook, inventory_path):
+def run_playbook(playbook, inventory_path, *args):
+    """ansible-playbook on one of the collection's playbooks; ``args`` go on its command line."""
     env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_STDOUT_CALLBACK="ansible.builtin.default")
     ansible_playbook = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
-    return subprocess.run([ansible_playbook, "-i", str(inventory_path), str(ROOT / "playbooks" / playbook)],
+    return subprocess.run([ansible_playbook, "-i", str(inventory_path), str(ROOT / "playbooks" / playbook), *args],
                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=600, check=False)

@@ -426,11 +426,22 @@ class Fleetctl(object):
         return code
 
 
+# fleet 1.0's flag -> the etcd client's keyword argument
+TLS_FLAGS = (('ca-file', 'CA certificate that signed the etcd members\' certificates'),
+             ('cert-file', 'client certificate for etcd'),
+             ('key-file', 'key of the client certificate'))
+TLS_SETTINGS = {'ca_file': 'ca_cert', 'cert_file': 'client_cert', 'key_file': 'client_key'}
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog='fleetctl', description='Drive the fleet registry.')
     parser.add_argument('--endpoint', default=os.environ.get('FLEETCTL_ENDPOINT', ''),
                         help='etcd endpoints, comma separated (default: the node settings)')
     parser.add_argument('--etcd-key-prefix', default=os.environ.get('FLEETCTL_ETCD_KEY_PREFIX', DEFAULT_PREFIX))
+    # fleet 1.0's TLS flags (and their FLEETCTL_* variables); empty: the node settings' files
+    for flag, helptext in TLS_FLAGS:
+        parser.add_argument('--' + flag, default=os.environ.get('FLEETCTL_' + flag.upper().replace('-', '_'), ''),
+                            help=helptext)
     parser.add_argument('--driver', default='etcd', choices=['etcd'], help='only etcd is supported')
     parser.add_argument('--request-timeout', type=float, default=10.0)
     ssh_options(parser, defaults=True)
@@ -514,6 +525,7 @@ def main(argv=None, environ=None):
     overrides = {}
     if args.endpoint:
         overrides['endpoints'] = [e.strip() for e in args.endpoint.split(',') if e.strip()]
+    overrides.update((setting, getattr(args, flag)) for flag, setting in TLS_SETTINGS.items() if getattr(args, flag))
     try:
         client = runtime.client_from_environ(runtime.node_environ(environ), **overrides)
         store = FleetStore(client, args.etcd_key_prefix)

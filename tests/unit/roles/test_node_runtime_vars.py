@@ -35,6 +35,7 @@ all:
 # role's defaults and vars (task vars) in that case.
 CASES = [
     ('addresses', {}),
+    ('plain', {'node_runtime_etcd_tls': False}),
     ('tls', {'node_runtime_etcd_tls': True, 'node_runtime_etcd_client_port': 4001}),
     ('given', {'node_runtime_etcd_endpoints': ['https://etcd.example.com:2379']}),
 ]
@@ -91,7 +92,9 @@ def test_etcd_urls(rendered):
     def urls(name):
         return json.loads((rendered / name).read_text())
 
-    assert urls('addresses.json') == ['http://10.0.0.1:2379', 'http://10.0.0.2:2379']
+    # TLS by default; plain http only when asked for
+    assert urls('addresses.json') == ['https://10.0.0.1:2379', 'https://10.0.0.2:2379']
+    assert urls('plain.json') == ['http://10.0.0.1:2379', 'http://10.0.0.2:2379']
     assert urls('tls.json') == ['https://10.0.0.1:4001', 'https://10.0.0.2:4001']
     assert urls('given.json') == ['https://etcd.example.com:2379']
     assert urls('recorded.json') == ['http://m1.example.com:2379', 'http://m2.example.com:2379']
