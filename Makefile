@@ -60,6 +60,7 @@ test: venv
 lint: venv
 	$(BIN)/yamllint --strict .
 	$(BIN)/ansible-lint
+	$(BIN)/antsibull-changelog lint
 
 sanity: venv
 	scripts/host-packages.sh shellcheck

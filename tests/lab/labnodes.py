@@ -71,6 +71,7 @@ def inventory(tmp_path):
         children = {"cluster": {"hosts": {h: {"ansible_host": c} for h, c in hosts.items()}}}
         children.update({group: {"children": {"cluster": {}}} for group in groups})
         inv = {"all": {"vars": {"ansible_connection": "community.docker.docker",
+                                "ansible_user": LAB_DEFAULTS["lab_node_user"],
                                 "ansible_python_interpreter": "/usr/bin/python3",
                                 "verify_image": WORKLOAD_IMAGE},
                        "children": children}}
