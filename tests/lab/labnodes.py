@@ -87,3 +87,14 @@ def run_playbook(playbook, inventory_path, *args):
     ansible_playbook = os.path.join(os.path.dirname(sys.executable), "ansible-playbook")
     return subprocess.run([ansible_playbook, "-i", str(inventory_path), str(ROOT / "playbooks" / playbook), *args],
                           capture_output=True, text=True, env=env, cwd=ROOT, timeout=600, check=False)
+
+
+def knock(container, url, *curl_args):
+    """curl's exit code and body for a request from inside the node."""
+    result = docker("exec", container, "curl", "--http1.1", "-sS", "--max-time", "5", *curl_args, url, check=False)
+    return result.returncode, result.stdout
+
+
+def address(container):
+    """The node's address on its Docker network (not that of a Docker engine inside it)."""
+    return docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}", container).stdout.split()[0]

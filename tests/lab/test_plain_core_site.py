@@ -1,10 +1,13 @@
 """What a user who installs the collection from Galaxy does: site.yml by its FQCN, from a controller
 with ansible-core alone and the tarball's declared dependencies, on a node reached through its
-non-root account with sudo; then the cluster as that account sees it."""
+non-root account with sudo, with --diff; then the node as that account sees it, the secure default
+as curl sees it (the certificates each of etcd's ports takes, no secret in the diff, key modes),
+and changed settings restarting only their daemon or member."""
 
+import json
 import re
 
-from labnodes import LAB_DEFAULTS, WORKLOAD_IMAGE, docker
+from labnodes import LAB_DEFAULTS, WORKLOAD_IMAGE, address, docker, knock
 import plaincore
 
 COMPONENTS = ("docker", "etcd", "fleet", "registrator", "docker_discover")
@@ -29,10 +32,11 @@ def test_site_from_the_tarball_through_sudo(nodes, inventory, tmp_path):
                              env, tmp_path, check=False, timeout=1200)
         return done, done.stdout + done.stderr
 
-    result, out = site()
+    result, out = site("--diff")
     assert result.returncode == 0, out[-6000:]
     recap = re.search(r"^plain\s+:\s+ok=\d+\s+changed=\d+\s+unreachable=0\s+failed=0", out, re.M)
     assert recap, out[-3000:]
+    secure_default(node, tmp_path / "pki", out)
 
     # the operator's account, logged in: root's etcd client certificate through sudo
     machines = docker("exec", "-u", user, node, "bash", "-lc", "sudo fleetctl list-machines", check=False)
@@ -73,3 +77,34 @@ def test_site_from_the_tarball_through_sudo(nodes, inventory, tmp_path):
     assert after["fleet.service"] == before["fleet.service"], (before, after)
     health = docker("exec", "-u", user, node, "bash", "-lc", "sudo -i etcdctl cluster-health", check=False)
     assert "cluster is healthy" in health.stdout, health.stdout + health.stderr
+
+
+def secure_default(container, pki, out):
+    """TLS as site.yml makes it by default, seen with curl, etcdctl and stat on the node."""
+    # the keys the run made and copied, and no private key block at all, stay out of the output
+    assert "PRIVATE KEY" not in out, out[-3000:]
+    for key in ("client.key", "ca.key", "plain.key", "plain-peer.key"):
+        body = "".join(line for line in (pki / key).read_text().splitlines() if "-----" not in line)
+        assert body[:40] not in out.replace("\n", ""), key
+
+    here = address(container)
+    ca = ["--cacert", "/etc/etcd/pki/ca.crt"]
+    client = ["--cert", "/etc/etcd/pki/client.crt", "--key", "/etc/etcd/pki/client.key"]
+    code, body = knock(container, f"https://{here}:2379/v2/keys/", *ca, *client)
+    assert code == 0 and json.loads(body)["action"] == "get", body
+    assert knock(container, f"https://{here}:2379/v2/keys/", *ca)[0] != 0, "no client certificate"
+    assert knock(container, "https://127.0.0.1:2379/v2/keys/", *ca)[0] != 0, "no client certificate on localhost"
+    code, body = knock(container, f"http://{here}:2379/v2/keys/")
+    assert '"action"' not in body, "plain http must not be served"
+    assert knock(container, f"https://{here}:2380/members", *ca, *client)[0] != 0, \
+        "the peer port must refuse a client certificate"
+    peer = ["--cert", "/etc/etcd/pki/peer.crt", "--key", "/etc/etcd/pki/peer.key"]
+    code, body = knock(container, f"https://{here}:2380/members", *ca, *peer)
+    assert code == 0 and json.loads(body)[0]["name"] == "plain", body
+
+    # etcdctl in root's login shell carries the certificate; the keys' modes
+    listing = docker("exec", container, "bash", "-lc", "etcdctl set /lab/tls yes && etcdctl get /lab/tls", check=False)
+    assert listing.returncode == 0 and listing.stdout.split()[-1] == "yes", listing.stdout + listing.stderr
+    modes = docker("exec", container, "stat", "-c", "%n %a %U:%G", "/etc/etcd/pki/member.key", "/etc/etcd/pki/peer.key",
+                   "/etc/etcd/pki/client.key", "/etc/etcdfleet/pki/client.key").stdout.split("\n")
+    assert [line.split()[1:] for line in modes if line] == [["640", "root:etcd"]] * 3 + [["600", "root:root"]], modes
