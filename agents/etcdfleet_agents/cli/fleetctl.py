@@ -426,11 +426,10 @@ class Fleetctl(object):
         return code
 
 
-# fleet 1.0's flag -> the etcd client's keyword argument
-TLS_FLAGS = (('ca-file', 'CA certificate that signed the etcd members\' certificates'),
-             ('cert-file', 'client certificate for etcd'),
-             ('key-file', 'key of the client certificate'))
-TLS_SETTINGS = {'ca_file': 'ca_cert', 'cert_file': 'client_cert', 'key_file': 'client_key'}
+# fleet 1.0's TLS flag, the etcd client's keyword argument it sets, and its help
+TLS_FLAGS = (('ca-file', 'ca_cert', 'CA certificate that signed the etcd members\' certificates'),
+             ('cert-file', 'client_cert', 'client certificate for etcd'),
+             ('key-file', 'client_key', 'key of the client certificate'))
 
 
 def build_parser():
@@ -439,9 +438,9 @@ def build_parser():
                         help='etcd endpoints, comma separated (default: the node settings)')
     parser.add_argument('--etcd-key-prefix', default=os.environ.get('FLEETCTL_ETCD_KEY_PREFIX', DEFAULT_PREFIX))
     # fleet 1.0's TLS flags (and their FLEETCTL_* variables); empty: the node settings' files
-    for flag, helptext in TLS_FLAGS:
-        parser.add_argument('--' + flag, default=os.environ.get('FLEETCTL_' + flag.upper().replace('-', '_'), ''),
-                            help=helptext)
+    for flag, setting, helptext in TLS_FLAGS:
+        parser.add_argument('--' + flag, dest=setting, help=helptext,
+                            default=os.environ.get('FLEETCTL_' + flag.upper().replace('-', '_'), ''))
     parser.add_argument('--driver', default='etcd', choices=['etcd'], help='only etcd is supported')
     parser.add_argument('--request-timeout', type=float, default=10.0)
     ssh_options(parser, defaults=True)
@@ -525,7 +524,7 @@ def main(argv=None, environ=None):
     overrides = {}
     if args.endpoint:
         overrides['endpoints'] = [e.strip() for e in args.endpoint.split(',') if e.strip()]
-    overrides.update((setting, getattr(args, flag)) for flag, setting in TLS_SETTINGS.items() if getattr(args, flag))
+    overrides.update((setting, getattr(args, setting)) for _flag, setting, _help in TLS_FLAGS if getattr(args, setting))
     try:
         client = runtime.client_from_environ(runtime.node_environ(environ), **overrides)
         store = FleetStore(client, args.etcd_key_prefix)

@@ -11,31 +11,13 @@ import pathlib
 import re
 
 import pytest
-import yaml
+
+from ansible_yaml import load, tasks
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 MOLECULE = ROOT / 'molecule'
 MODULES = re.compile(r'etcdfleet\.cluster\.(fleet_unit|fleet_info|etcd_key|etcd_key_info|etcd_cluster_info)')
 PLAYBOOKS = sorted(p for p in MOLECULE.glob('*/*.yml') if p.name != 'molecule.yml')
-
-
-class Loader(yaml.SafeLoader):  # pylint: disable=too-many-ancestors
-    """YAML as Ansible writes it (``!unsafe`` read as a plain string)."""
-
-
-Loader.add_constructor('!unsafe', lambda loader, node: loader.construct_scalar(node))
-
-
-def load(path):
-    return yaml.load(path.read_text(), Loader=Loader)  # nosec: a safe loader
-
-
-def tasks(items):
-    for item in items if isinstance(items, list) else []:
-        if isinstance(item, dict):
-            yield item
-            for key in ('block', 'rescue', 'always'):
-                yield from tasks(item.get(key))
 
 
 def unconnected(items):

@@ -9,40 +9,18 @@ from __future__ import annotations
 import pathlib
 
 import pytest
-import yaml
+
+from ansible_yaml import load, tasks
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
+PLAY_TASKS = ('block', 'rescue', 'always', 'tasks', 'pre_tasks', 'post_tasks', 'handlers')
 PLAYBOOKS = sorted((ROOT / 'playbooks').glob('*.yml'))
 TASK_FILES = sorted((ROOT / 'roles').glob('*/tasks/*.yml')) + sorted((ROOT / 'roles').glob('*/handlers/*.yml')) \
     + sorted((ROOT / 'molecule').rglob('*.yml')) + PLAYBOOKS
 
 
-class Loader(yaml.SafeLoader):  # pylint: disable=too-many-ancestors
-    """YAML as Ansible writes it (``!unsafe`` and ``!vault`` read as plain strings)."""
-
-
-for _tag in ('!unsafe', '!vault'):
-    Loader.add_constructor(_tag, lambda loader, node: loader.construct_scalar(node))
-
-
-def load(path):
-    return yaml.load(path.read_text(), Loader=Loader)  # nosec: a safe loader
-
-
 def plays(path):
     return [play for play in load(path) or [] if 'hosts' in play]
-
-
-def tasks(items):
-    """Every task of a task file or playbook, blocks and plays opened."""
-    if not isinstance(items, list):
-        return
-    for item in items:
-        if not isinstance(item, dict):
-            continue
-        yield item
-        for key in ('block', 'rescue', 'always', 'tasks', 'pre_tasks', 'post_tasks', 'handlers'):
-            yield from tasks(item.get(key))
 
 
 @pytest.mark.parametrize('path', PLAYBOOKS, ids=lambda p: p.name)
@@ -55,7 +33,7 @@ def test_plays_on_the_nodes_become_root(path):
 @pytest.mark.parametrize('path', TASK_FILES, ids=lambda p: '/'.join(p.parts[-3:]))
 def test_tasks_on_the_controller_do_not_become(path):
     # delegated to localhost, literally or by a template that may choose it
-    for task in tasks(load(path)):
+    for task in tasks(load(path), PLAY_TASKS):
         if 'localhost' in str(task.get('delegate_to', '')):
             assert task.get('become') is False, (str(path), task.get('name'))
 
