@@ -12,7 +12,15 @@ etcd is reached with the settings of /etc/etcdfleet/etcd.env (written by the rol
 environment (systemd's EnvironmentFile for services; the file ETCDFLEET_ENV_FILE names, for
 commands such as fleetctl): ETCDFLEET_ENDPOINTS (comma separated), ETCDFLEET_API_VERSION (v2 or v3),
 ETCDFLEET_CA_CERT, ETCDFLEET_CLIENT_CERT, ETCDFLEET_CLIENT_KEY, ETCDFLEET_USERNAME,
-ETCDFLEET_PASSWORD and ETCDFLEET_TIMEOUT. The clients of one daemon share an EndpointHealth: a
+ETCDFLEET_PASSWORD and ETCDFLEET_TIMEOUT.
+
+Under systemd (Type=notify) a daemon says ``ready()`` once it is in step with what it follows,
+and ``set_status()`` when that changes (``systemctl status`` shows it). Its loops call ``alive()``
+at least every ``tick`` seconds; a supervising thread sends the watchdog's keep-alive only while
+every loop does, so a daemon whose loop hangs is restarted by systemd (WatchdogSec=), with the
+stacks of its threads in the journal. A daemon that cannot get in step (etcd or Docker away)
+still says it is ready after READY_TIMEOUT seconds, with a status saying why: its start must not
+fail, as it is the one that will catch up when they return. The clients of one daemon share an EndpointHealth: a
 member one of them found unreachable is tried last by all of them for a while.
 
 Settings: a setting that cannot work raises ``SettingsError`` (a ValueError) with a message
@@ -28,11 +36,15 @@ import json
 import logging
 import os
 import random
+import faulthandler
 import signal
 import sys
 import threading
+import time
 
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.etcd import EndpointHealth, EtcdClient, EtcdError
+
+from etcdfleet_agents.systemd import notify as sd
 
 ENV_PREFIX = "ETCDFLEET_"
 CLIENT_SETTINGS = {
@@ -203,6 +215,12 @@ class Backoff(object):
         return delay * random.uniform(0.8, 1.2)
 
 
+# Longest wait of a daemon's loop between two alive() calls, without a watchdog or a short one
+TICK = 5.0
+# Seconds after the start when a daemon that is not yet in step says it is ready anyway
+READY_TIMEOUT = 10.0
+
+
 class Daemon(object):
     """Base of the node daemons. Subclasses set ``name`` and implement run_once() and serve()."""
 
@@ -213,6 +231,12 @@ class Daemon(object):
         self.environ = os.environ if environ is None else environ
         self.stopping = threading.Event()
         self.log = logging.getLogger(self.name)
+        self.watchdog = sd.watchdog_seconds(os.environ)
+        # Loops wait at most this long between alive() calls: a quarter of the watchdog's period
+        self.tick = min(TICK, self.watchdog / 4.0) if self.watchdog else TICK
+        self.is_ready = False
+        self.status = None
+        self._beats = {}
 
     # Subclasses --------------------------------------------------------------------------------
     def run_once(self):
@@ -235,6 +259,73 @@ class Daemon(object):
         """Sleep that ends early when the daemon is asked to stop; returns True when stopping."""
         return self.stopping.wait(seconds)
 
+    # Service manager ----------------------------------------------------------------------------
+    def ready(self, status=None):
+        """Tell systemd the daemon is in step (once), and what it is doing."""
+        if status is not None:
+            self.set_status(status)
+        if not self.is_ready:
+            self.is_ready = True
+            sd.notify("READY=1")
+
+    def set_status(self, text):
+        """The one-line status ``systemctl status`` shows; sent when it changes."""
+        text = sd.status_text(text)
+        if text != self.status:
+            self.status = text
+            sd.notify("STATUS=" + text)
+
+    def alive(self, loop="main"):
+        """A loop of the daemon made progress: the watchdog keeps being fed while every loop
+        that called this does so at least every half watchdog period."""
+        self._beats[loop] = time.monotonic()
+
+    def pause(self, seconds, loop="main", event=None):
+        """Wait up to ``seconds`` for ``event`` (default: stopping), calling alive(loop) every
+        tick on the way; True when the event is set."""
+        event = self.stopping if event is None else event
+        deadline = time.monotonic() + seconds
+        while True:
+            self.alive(loop)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return event.is_set()
+            if event.wait(min(remaining, self.tick)):
+                return True
+
+    def idle(self, loop="main"):
+        """A loop ended (or waits on purpose): no longer watched."""
+        self._beats.pop(loop, None)
+
+    def stalled_loops(self, now=None):
+        """The loops that have not called alive() within half the watchdog's period."""
+        if not self.watchdog:
+            return []
+        now = time.monotonic() if now is None else now
+        limit = self.watchdog / 2.0
+        return sorted(loop for loop, beat in list(self._beats.items()) if now - beat > limit)
+
+    def supervise(self, started=None):
+        """The supervising thread: ready after READY_TIMEOUT at the latest, and the watchdog's
+        keep-alive while no loop stalls (one warning when one does)."""
+        started = time.monotonic() if started is None else started
+        reported = False
+        period = min(self.tick, READY_TIMEOUT)
+        while not self.stopping.wait(period / 2.0):
+            now = time.monotonic()
+            if not self.is_ready and now - started >= READY_TIMEOUT:
+                self.log.warning("not in step after %ds: reporting ready, still trying", READY_TIMEOUT)
+                self.ready(self.status or "starting: not yet in step")
+            stalled = self.stalled_loops(now)
+            if not stalled:
+                reported = False
+                if self.watchdog:
+                    sd.notify("WATCHDOG=1")
+            elif not reported:
+                reported = True
+                self.log.error("loop(s) %s made no progress for %.0fs: no longer feeding the watchdog",
+                               ", ".join(stalled), self.watchdog / 2.0)
+
     def stop(self, *_ignored):
         if not self.stopping.is_set():
             self.log.info("stopping")
@@ -254,6 +345,8 @@ class Daemon(object):
                 delay = backoff.next_delay()
                 self.log.warning("%s failed: %s: %s; retrying in %.1fs", step.__name__,
                                  type(exc).__name__, exc, delay)
+                self.set_status("retrying: %s: %s" % (type(exc).__name__, error_text(exc)))
+                self.alive()
                 self.sleep(delay)
 
     def main_loop(self, once=False):
@@ -264,8 +357,14 @@ class Daemon(object):
                 self.run_once()
             else:
                 self.log.info("starting")
+                if sd.notify_address() is not None:
+                    # a watchdog abort (SIGABRT) leaves every thread's stack in the journal
+                    faulthandler.enable()
+                    threading.Thread(target=self.supervise, name="supervise", daemon=True).start()
                 self.retrying(self.serve)
         finally:
+            if not once:
+                sd.notify("STOPPING=1")
             self.cleanup()
             self.log.info("stopped")
         return 0

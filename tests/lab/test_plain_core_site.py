@@ -2,12 +2,15 @@
 with ansible-core alone and the tarball's declared dependencies, on a node reached through its
 non-root account with sudo, with --diff; then the node as that account sees it, the secure default
 as curl sees it (the certificates each of etcd's ports takes, no secret in the diff, key modes),
-and changed settings restarting only their daemon or member."""
+the optional firewall as a host outside the cluster sees it, and changed settings restarting only
+their daemon or member."""
 
 import json
 import re
 
-from labnodes import LAB_DEFAULTS, WORKLOAD_IMAGE, address, docker, knock
+import time
+
+from labnodes import LAB_DEFAULTS, NODE_IMAGE, WORKLOAD_IMAGE, address, docker, knock
 import plaincore
 
 COMPONENTS = ("docker", "etcd", "fleet", "registrator", "docker_discover")
@@ -32,11 +35,12 @@ def test_site_from_the_tarball_through_sudo(nodes, inventory, tmp_path):
                              env, tmp_path, check=False, timeout=1200)
         return done, done.stdout + done.stderr
 
-    result, out = site("--diff")
+    result, out = site("--diff", "-e", "firewall_enabled=true")
     assert result.returncode == 0, out[-6000:]
     recap = re.search(r"^plain\s+:\s+ok=\d+\s+changed=\d+\s+unreachable=0\s+failed=0", out, re.M)
     assert recap, out[-3000:]
     secure_default(node, tmp_path / "pki", out)
+    firewall_keeps_outsiders_out(node)
 
     # the operator's account, logged in: root's etcd client certificate through sudo
     machines = docker("exec", "-u", user, node, "bash", "-lc", "sudo fleetctl list-machines", check=False)
@@ -108,3 +112,25 @@ def secure_default(container, pki, out):
     modes = docker("exec", container, "stat", "-c", "%n %a %U:%G", "/etc/etcd/pki/member.key", "/etc/etcd/pki/peer.key",
                    "/etc/etcd/pki/client.key", "/etc/etcdfleet/pki/client.key").stdout.split("\n")
     assert [line.split()[1:] for line in modes if line] == [["640", "root:etcd"]] * 3 + [["600", "root:root"]], modes
+
+
+def firewall_keeps_outsiders_out(node):
+    """With firewall_enabled, a host outside the cluster gets a TCP reset on etcd's ports (curl's
+    exit code 7, where etcd itself would fail the TLS handshake), while another port of the node
+    answers it; the node's own address is among the allowed clients (the daemons work, as the
+    checks above show)."""
+    here = address(node)
+    allowed = docker("exec", node, "nft", "list", "set", "inet", "etcdfleet", "client_sources4").stdout
+    assert here in allowed, allowed
+    docker("exec", "-d", node, "python3", "-m", "http.server", "--bind", "0.0.0.0", "8099")
+
+    def from_outside(url):
+        return docker("run", "--rm", "--entrypoint", "curl", NODE_IMAGE, "-sk", "-o", "/dev/null",
+                      "--max-time", "5", url, check=False).returncode
+
+    deadline = time.monotonic() + 30
+    while from_outside(f"http://{here}:8099/") != 0:
+        assert time.monotonic() < deadline, "the node's own test port never answered"
+        time.sleep(0.5)
+    assert from_outside(f"https://{here}:2379/v2/keys/") == 7
+    assert from_outside(f"https://{here}:2380/members") == 7

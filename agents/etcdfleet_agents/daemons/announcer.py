@@ -170,10 +170,12 @@ class Announcer(DockerEventsDaemon):
                     self.announce(pending)
                     pending = None
                     backoff.reset()
+                    self.ready("announcing %s" % self.key if self.value is not None else "nothing to announce")
                 except Exception as exc:  # pylint: disable=broad-except
                     retry_at = now + backoff.next_delay()
                     self.log.warning("announcing %s failed (%s): %s: %s; retrying in %.1fs", self.key, pending,
                                      type(exc).__name__, error_text(exc), retry_at - now)
+                    self.set_status("retrying: %s" % error_text(exc))
             if self.keeper is not None and self.value is not None:
                 if next_keepalive is None:
                     next_keepalive = now + self.keepalive_interval

@@ -25,12 +25,13 @@ import ipaddress
 import json
 import os
 import re
+import time
 
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.service_keys import DEFAULT_PREFIX, normalize_prefix
 
 from etcdfleet_agents import runtime
 from etcdfleet_agents.haproxy.apply import RELOADED, UNCHANGED, Updater
-from etcdfleet_agents.haproxy.process import DEFAULT_RELOAD_COMMAND, Haproxy
+from etcdfleet_agents.haproxy.process import CONFIG_MODE, DEFAULT_RELOAD_COMMAND, Haproxy
 from etcdfleet_agents.haproxy.render import Template, build_context
 from etcdfleet_agents.runtime import Backoff, SettingsError, read_env_file, read_settings_file
 from etcdfleet_agents.services.catalog import (
@@ -368,6 +369,8 @@ class DockerDiscover(runtime.Daemon):
 
     # -- following -------------------------------------------------------------------------
     def serve(self):
+        for path in self.updater.haproxy.restrict_modes():
+            self.log.info("made %s readable by its owner only (mode %o)", path, CONFIG_MODE)
         store = self.new_store()
         mirror = store.watch(self.settings["prefix"])
         self.mirror = mirror
@@ -377,15 +380,24 @@ class DockerDiscover(runtime.Daemon):
                           self.settings["prefix"], mirror.revision)
             self.update(values)
             mirror.start()
+            self.ready("watching %d key(s) under %s" % (len(values), self.settings["prefix"]))
             retry = Backoff(first=0.5, cap=30.0)
+            retry_at = None
             while not self.stopping.is_set():
-                # A failed reload is retried with capped backoff while etcd stays quiet.
-                timeout = retry.next_delay() if self.updater.reload_pending else None
+                self.alive()
+                # A failed reload is retried with capped backoff while etcd stays quiet; the wait
+                # ends at least every tick, so that the watchdog sees the loop alive.
+                now = time.monotonic()
+                if self.updater.reload_pending and retry_at is None:
+                    retry_at = now + retry.next_delay()
+                timeout = self.tick if retry_at is None else max(0.0, min(self.tick, retry_at - now))
                 changes = mirror.wait(self.settings["debounce"], self.settings["max_delay"], timeout=timeout)
                 if changes is None:
                     break
-                if changes or self.updater.reload_pending:
+                if changes or (retry_at is not None and time.monotonic() >= retry_at):
+                    retry_at = None
                     self.update(mirror.values)
+                    self.set_status("watching %d key(s) under %s" % (len(mirror.values), self.settings["prefix"]))
                 if not self.updater.reload_pending:
                     retry.reset()
         finally:

@@ -330,6 +330,8 @@ class FleetDaemon(runtime.Daemon):
                     if not was_ok:
                         self.log.info('etcd reachable again')
                     was_ok = True
+                    self.ready('machine %s registered' % short_id(self.machine.id) if self.agent is not None
+                               else 'engine running')
                     backoff.reset()
                     if self.engine is not None:
                         self.engine.connection_ok()
@@ -341,10 +343,12 @@ class FleetDaemon(runtime.Daemon):
                         self.log.warning('cannot renew the registration: %s; retrying with backoff up to %.1fs',
                                          exc, backoff.cap)
                     was_ok = False
-                    self.stopping.wait(delay)
+                    self.set_status('retrying: cannot renew the registration: %s' % runtime.error_text(exc))
+                    self.pause(delay, 'keeper')
                     continue
-                self.stopping.wait(self.heartbeat_interval)
+                self.pause(self.heartbeat_interval, 'keeper')
         finally:
+            self.idle('keeper')
             store.client.close()
 
     def report_states(self, store=None):
@@ -446,7 +450,7 @@ class FleetDaemon(runtime.Daemon):
             if self.agent is not None:
                 self._thread('reporter', self._reporter)
         while not self.stopping.is_set():
-            self.wake.wait(self.args.reconcile_interval)
+            self.pause(self.args.reconcile_interval, event=self.wake)
             if self.stopping.is_set():
                 break
             self.wake.clear()

@@ -297,7 +297,8 @@ class Registrator(DockerEventsDaemon):
             now = time.monotonic()
             if self.need_resync and now >= retry_at:
                 try:
-                    self.resync(self.need_resync)
+                    plan = self.resync(self.need_resync)
+                    self.ready("in step with Docker: %d container(s), %d key(s)" % (len(self.names), len(plan.put)))
                     self.need_resync = None
                     if docker_away:
                         docker_away = False
@@ -309,6 +310,7 @@ class Registrator(DockerEventsDaemon):
                     retry_at = now + delay
                     self.log.warning("resync (%s) failed: %s: %s; retrying in %.1fs", self.need_resync,
                                      type(exc).__name__, error_text(exc), delay)
+                    self.set_status("retrying: resync failed: %s" % error_text(exc))
             if next_keepalive is not None and now >= next_keepalive and not docker_away:
                 try:
                     self.keepalive()
@@ -319,6 +321,7 @@ class Registrator(DockerEventsDaemon):
                     next_keepalive = now + delay
                     self.log.warning("keepalive failed: %s: %s; retrying in %.1fs", type(exc).__name__,
                                      error_text(exc), delay)
+                    self.set_status("retrying: keepalive failed: %s" % error_text(exc))
                     if not self.need_resync:
                         self.need_resync = "etcd recovered"
                         retry_at = next_keepalive
@@ -343,6 +346,7 @@ class Registrator(DockerEventsDaemon):
                     self.log.warning("Docker unreachable: no longer refreshing %d key(s), they expire within %ds"
                                      " unless Docker returns", len(self.registered), self.ttl)
                 docker_away = True
+                self.set_status("Docker unreachable: waiting for it to return")
                 continue
             cid, action, name = payload
             try:

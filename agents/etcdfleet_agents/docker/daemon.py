@@ -56,9 +56,12 @@ class DockerEventsDaemon(Daemon):
 
     def next_item(self, deadlines):
         """The next ``(kind, payload)`` from the queue, or None when the earliest of ``deadlines``
-        (``time.monotonic()`` values; None ones ignored) comes first."""
-        deadlines = [d for d in deadlines if d is not None]
-        timeout = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
+        (``time.monotonic()`` values; None ones ignored) comes first, or a tick passed: the loop
+        that calls this is alive as long as it keeps calling."""
+        self.alive()
+        now = time.monotonic()
+        deadlines = [d for d in deadlines if d is not None] + [now + self.tick]
+        timeout = max(0.0, min(deadlines) - now)
         try:
             return self.queue.get(timeout=timeout)
         except queue.Empty:

@@ -9,6 +9,7 @@ import tempfile
 import threading
 
 from etcdfleet_agents.haproxy.render import HaproxyError
+from etcdfleet_agents.systemd.notify import without_notify
 
 DEFAULT_BINARY = "haproxy"
 DEFAULT_RELOAD_COMMAND = ("systemctl", "reload-or-restart", "haproxy.service")
@@ -126,6 +127,20 @@ class Haproxy(object):
                                 % (code, message or "no message"), output=output, path=self.rejected_path)
         return candidate
 
+    def restrict_modes(self):
+        """Make the live and the rejected configuration readable by their owner only, where an
+        earlier version left them readable by others (a configuration that does not change is not
+        written again). Returns the paths changed."""
+        changed = []
+        for path in (self.config_path, self.rejected_path):
+            try:
+                if os.stat(path).st_mode & 0o077:
+                    os.chmod(path, CONFIG_MODE)
+                    changed.append(path)
+            except FileNotFoundError:
+                continue
+        return changed
+
     def install(self, candidate):
         """Move a checked candidate over the live file (atomic rename)."""
         os.replace(candidate, self.config_path)
@@ -189,7 +204,9 @@ class MasterWorker(Haproxy):
         """Start ``haproxy -W -f <config>``; raise ReloadFailed when it cannot be executed."""
         self._stopping = False
         try:
-            process = subprocess.Popen([self.binary, "-W", "-f", self.config_path], stdin=subprocess.DEVNULL)
+            # HAProxy does not speak for the daemon's service: no notification socket for it
+            process = subprocess.Popen([self.binary, "-W", "-f", self.config_path], stdin=subprocess.DEVNULL,
+                                       env=without_notify())
         except OSError as exc:
             raise ReloadFailed("cannot start %s: %s" % (self.binary, exc.strerror or exc))
         self.process = process

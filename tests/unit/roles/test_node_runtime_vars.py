@@ -8,6 +8,7 @@ addresses) and the files installed on the nodes (the library and the whole daemo
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pathlib
@@ -58,6 +59,22 @@ def playbook(role, out):
                                               'dest': '%s/expected.json' % out, 'mode': '0644'},
                      'vars': {'role_path': str(role)}}
 
+    # What the find task reports on a node: one file as this version has it, one that differs,
+    # one a later version dropped, and one outside the library and the daemon package
+    fleetctl = ROOT / 'agents' / 'etcdfleet_agents' / 'cli' / 'fleetctl.py'
+    installed = {'files': [
+        {'path': '/usr/lib/etcdfleet/etcdfleet_agents/cli/fleetctl.py', 'mode': '0644',
+         'checksum': hashlib.sha1(fleetctl.read_bytes()).hexdigest()},
+        {'path': '/usr/lib/etcdfleet/etcdfleet_agents/registrator.py', 'mode': '0644', 'checksum': '0' * 40},
+        {'path': '/usr/lib/etcdfleet/etcdfleet_agents/old.py', 'mode': '0644', 'checksum': '1' * 40},
+        {'path': '/usr/lib/etcdfleet/site/keep.py', 'mode': '0644', 'checksum': '2' * 40},
+    ]}
+    install_task = {'ansible.builtin.copy': {
+        'content': '{{ {"members": node_runtime_archive_members, "stale": node_runtime_stale_files,'
+                   ' "obsolete": node_runtime_obsolete_files} | to_json }}',
+        'dest': '%s/install.json' % out, 'mode': '0644'},
+        'vars': {'role_path': str(role), 'node_runtime_installed': installed}}
+
     def on_members(facts):
         return {'hosts': 'etcd', 'gather_facts': False, 'tasks': [{'ansible.builtin.set_fact': facts}]}
 
@@ -67,7 +84,8 @@ def playbook(role, out):
 
     return yaml.safe_dump([
         on_members({'default_ipv4': {'address': '{{ member_ip }}'}, 'cacheable': True}),
-        on_localhost([urls_task(name, overrides) for name, overrides in CASES] + [sources_task, expected_task]),
+        on_localhost([urls_task(name, overrides) for name, overrides in CASES]
+                     + [sources_task, expected_task, install_task]),
         on_members({'etcd_client_url_fact': 'http://{{ inventory_hostname }}.example.com:2379'}),
         on_localhost([urls_task('recorded')]),
     ])
@@ -142,3 +160,18 @@ def test_the_files_kept_on_the_node_are_exactly_those_installed(rendered):
     assert len(expected) == len(set(expected))
     assert set(expected) == {'/usr/lib/etcdfleet/' + path for path in tree}
     assert '/usr/lib/etcdfleet/etcdfleet_agents/cli/fleetctl.py' in expected
+
+
+def test_one_archive_of_what_differs(rendered):
+    """The archive holds every file at its place under node_runtime_dir; a file is installed when
+    it is missing or differs on the node; only files of the library and the daemon package that
+    this version lacks are removed."""
+    tree = installed_tree(json.loads((rendered / 'sources.json').read_text()))
+    install = json.loads((rendered / 'install.json').read_text())
+    members = {name: os.path.relpath(os.path.normpath(source), str(ROOT)) for name, source in install['members']}
+    assert members == tree
+    stale = set(install['stale'])
+    assert '/usr/lib/etcdfleet/etcdfleet_agents/registrator.py' in stale
+    assert '/usr/lib/etcdfleet/etcdfleet_agents/cli/fleetctl.py' not in stale
+    assert len(stale) == len(tree) - 1
+    assert install['obsolete'] == ['/usr/lib/etcdfleet/etcdfleet_agents/old.py']
