@@ -116,10 +116,12 @@ def test_watchdog_fed_while_loops_beat_and_not_once_one_stalls(manager, monkeypa
     assert daemon.tick == pytest.approx(0.1)
     thread = supervised(daemon)
     try:
-        for _ in range(8):
+        beats = 0
+        while beats < 8:
             daemon.alive("main")
             daemon.alive("keeper")
             time.sleep(0.05)
+            beats += 1
         fed = manager().count("WATCHDOG=1")
         assert fed >= 3
         daemon.alive("main")          # the keeper stops beating
