@@ -20,8 +20,10 @@ at least every ``tick`` seconds; a supervising thread sends the watchdog's keep-
 every loop does, so a daemon whose loop hangs is restarted by systemd (WatchdogSec=), with the
 stacks of its threads in the journal. A daemon that cannot get in step (etcd or Docker away)
 still says it is ready after READY_TIMEOUT seconds, with a status saying why: its start must not
-fail, as it is the one that will catch up when they return. The clients of one daemon share an EndpointHealth: a
-member one of them found unreachable is tried last by all of them for a while.
+fail, as it is the one that will catch up when they return.
+
+The clients of one daemon share an EndpointHealth: a member one of them found unreachable is
+tried last by all of them for a while.
 
 Settings: a setting that cannot work raises ``SettingsError`` (a ValueError) with a message
 naming the setting and the value. ``cli()`` (every daemon's entry point) reports it, like any
@@ -346,8 +348,7 @@ class Daemon(object):
                 self.log.warning("%s failed: %s: %s; retrying in %.1fs", step.__name__,
                                  type(exc).__name__, exc, delay)
                 self.set_status("retrying: %s: %s" % (type(exc).__name__, error_text(exc)))
-                self.alive()
-                self.sleep(delay)
+                self.pause(delay)
 
     def main_loop(self, once=False):
         signal.signal(signal.SIGTERM, self.stop)
