@@ -78,7 +78,7 @@ unit: venv
 # In three processes: the tests mostly wait on etcd, Docker, HAProxy and timers, and each process
 # has its own etcd (every test works below a prefix of its own, on containers named after it).
 integration: images
-	scripts/host-packages.sh etcd-server etcd-client haproxy
+	scripts/host-packages.sh etcd-server etcd-client haproxy iputils-ping iptables iproute2
 	$(BIN)/pytest -q -n 3 --durations=15 tests/integration
 
 # In three processes: each test starts node containers of its own and mostly waits on them.

@@ -63,7 +63,7 @@ def free_port(host='127.0.0.1'):
 
 
 class EtcdServer(object):
-    """One single-member etcd on 127.0.0.1 with the v2 API enabled.
+    """One single-member etcd on ``host`` (default 127.0.0.1) with the v2 API enabled.
 
     ``tls`` is a TlsMaterial (serve https with its server certificate);
     ``client_cert_auth`` makes the server require a client certificate.
@@ -72,8 +72,9 @@ class EtcdServer(object):
     """
 
     def __init__(self, name='etcd-test', tls=None, client_cert_auth=False, discovery=None,
-                 binary=None, workdir=None):
+                 binary=None, workdir=None, host='127.0.0.1'):
         self.name = name
+        self.host = host
         self.tls = tls
         self.client_cert_auth = client_cert_auth
         self.discovery = discovery
@@ -92,11 +93,11 @@ class EtcdServer(object):
 
     @property
     def url(self):
-        return '%s://127.0.0.1:%d' % (self.scheme, self.client_port)
+        return '%s://%s:%d' % (self.scheme, self.host, self.client_port)
 
     @property
     def peer_url(self):
-        return 'http://127.0.0.1:%d' % self.peer_port
+        return 'http://%s:%d' % (self.host, self.peer_port)
 
     def _command(self, data_dir):
         cmd = [

@@ -46,7 +46,7 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils.flannel_network 
     subnets_dir,
 )
 
-__all__ = ['FlannelStore', 'Leases', 'LeaseLost', 'NoFreeSubnet', 'AcquireFailed', 'ACQUIRE_ATTEMPTS']
+__all__ = ['FlannelStore', 'Leases', 'read_leases', 'LeaseLost', 'NoFreeSubnet', 'AcquireFailed', 'ACQUIRE_ATTEMPTS']
 
 # Rounds of read-choose-write before giving up when other hosts keep taking the chosen subnet.
 ACQUIRE_ATTEMPTS = 20
@@ -147,33 +147,12 @@ class FlannelStore(object):
             root = self.client.get(self.subnets_key + '/', recursive=True)
         except EtcdKeyNotFound as exc:
             return Leases(revision=exc.revision)
-        result = Leases(revision=root.revision)
         if not root.dir:
+            result = Leases(revision=root.revision)
             result.warnings.append('%s holds a value, not leases: %r' % (self.subnets_key, root.value))
             return result
-        base = self.subnets_key + '/'
-        for node in root.leaves():
-            name = node.key[len(base):] if node.key.startswith(base) else ''
-            if not name or '/' in name:
-                result.warnings.append('%s: not a lease key, skipped' % node.key)
-                continue
-            try:
-                subnet = parse_subnet_key(name)
-            except LeaseFormatError as exc:
-                result.warnings.append('%s: skipped: %s' % (node.key, exc))
-                continue
-            result.occupied.append(subnet)
-            try:
-                lease = parse_lease(subnet, node.value)
-            except LeaseFormatError as exc:
-                result.warnings.append('%s: skipped: %s' % (node.key, exc))
-                continue
-            if config is not None and not subnet.subnet_of(config.network):
-                result.warnings.append('%s: skipped: the subnet is outside the Network %s'
-                                       % (node.key, config.network))
-                continue
-            result[subnet] = lease._replace(ttl=node.ttl)
-        return result
+        return read_leases(self.subnets_key, ((node.key, node.value, node.ttl) for node in root.leaves()),
+                           config=config, revision=root.revision)
 
     def acquire(self, public_ip, backend_type, backend_data=None, rng=None, ttl=LEASE_TTL,
                 config=None, previous=None):
@@ -289,6 +268,35 @@ class FlannelStore(object):
                 continue  # changed meanwhile: look again
             return lease._replace(ttl=ttl)
         raise LeaseLost('lease %s of %s kept changing under renewal' % (key, lease.public_ip))
+
+
+def read_leases(subnets_key, entries, config=None, revision=None):
+    """The :class:`Leases` of ``entries``, ``(key, value, ttl)`` triples of the keys below
+    ``subnets_key`` (a read of the directory, or a watcher's copy of it): invalid ones are
+    skipped with a warning, and with ``config`` those outside its Network too."""
+    result = Leases(revision=revision)
+    base = subnets_key + '/'
+    for key, value, ttl in entries:
+        name = key[len(base):] if key.startswith(base) else ''
+        if not name or '/' in name:
+            result.warnings.append('%s: not a lease key, skipped' % key)
+            continue
+        try:
+            subnet = parse_subnet_key(name)
+        except LeaseFormatError as exc:
+            result.warnings.append('%s: skipped: %s' % (key, exc))
+            continue
+        result.occupied.append(subnet)
+        try:
+            lease = parse_lease(subnet, value)
+        except LeaseFormatError as exc:
+            result.warnings.append('%s: skipped: %s' % (key, exc))
+            continue
+        if config is not None and not subnet.subnet_of(config.network):
+            result.warnings.append('%s: skipped: the subnet is outside the Network %s' % (key, config.network))
+            continue
+        result[subnet] = lease._replace(ttl=ttl)
+    return result
 
 
 def _check_ttl(ttl):
