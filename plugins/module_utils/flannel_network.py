@@ -323,7 +323,9 @@ class NetworkConfig:
     """The network config with flannel's defaults applied.
 
     ``vni``/``port``/``gbp``/``direct_routing`` are the vxlan options
-    (``None``/False for host-gw); ``text`` is the config as read.
+    (``None``/False for host-gw); ``text`` is the config as read;
+    ``backend_defaulted``: the config names no Backend and runs the one the
+    reader chose (real flanneld would run udp on it).
     """
 
     network: ipaddress.IPv4Network
@@ -336,6 +338,7 @@ class NetworkConfig:
     gbp: bool = False
     direct_routing: bool = False
     text: str = ''
+    backend_defaulted: bool = False
 
     @property
     def subnet_size(self):
@@ -407,8 +410,11 @@ def _backend(fields):
     return backend_type, options
 
 
-def parse_config(text):
+def parse_config(text, default_backend=None):
     """The :class:`NetworkConfig` of the JSON ``text`` found at ``<prefix>/config``.
+
+    A config without ``Backend`` runs ``default_backend`` when one is given
+    (``backend_defaulted`` says so), else it is refused as the udp backend.
 
     Applies flannel's defaults and checks (``SubnetLen`` at most 30 and at
     least the network's prefix length + 2; a network smaller than /28 is
@@ -456,11 +462,13 @@ def parse_config(text):
         raise FlannelConfigError('SubnetMin %s is above SubnetMax %s: no subnet to hand out'
                                  % (subnet_min, subnet_max))
 
-    backend_type, options = _backend(fields)
+    defaulted = 'Backend' not in fields and default_backend is not None
+    backend_type, options = _backend({'Backend': {'Type': default_backend}} if defaulted else fields)
     if isinstance(text, bytes):
         text = text.decode('utf-8')
     return NetworkConfig(network=network, subnet_len=subnet_len, subnet_min=subnet_min,
-                         subnet_max=subnet_max, backend_type=backend_type, text=text, **options)
+                         subnet_max=subnet_max, backend_type=backend_type, text=text,
+                         backend_defaulted=defaulted, **options)
 
 
 # --------------------------------------------------------------------------

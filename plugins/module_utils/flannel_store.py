@@ -108,10 +108,11 @@ class FlannelStore(object):
 
     # -- network config ------------------------------------------------------------
 
-    def config(self):
+    def config(self, default_backend=None):
         """The :class:`NetworkConfig` at ``<prefix>/config``; None when there is none.
 
-        Raises :class:`FlannelConfigError` (or ``UnsupportedBackend``) when it is not usable.
+        Raises :class:`FlannelConfigError` (or ``UnsupportedBackend``) when it is not usable;
+        a config without Backend runs ``default_backend`` when one is given (see parse_config).
         """
         try:
             node = self.client.get(self.config_key)
@@ -119,7 +120,7 @@ class FlannelStore(object):
             return None
         if node.dir:
             raise FlannelConfigError('%s is a directory, not a network config' % self.config_key)
-        return parse_config(node.value)
+        return parse_config(node.value, default_backend)
 
     def write_config(self, text):
         """Write the network config ``text`` unless one is there already (never overwritten).

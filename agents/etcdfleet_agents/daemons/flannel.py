@@ -24,9 +24,7 @@ restart moves no packet elsewhere.
     python3 -m etcdfleet_agents.flannel --ip-masq
 """
 
-import dataclasses
 import ipaddress
-import json
 import os
 import time
 
@@ -37,9 +35,7 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils.flannel_network 
     SUBNET_ENV_PATH,
     FlannelDataError,
     FlannelError,
-    UnsupportedBackend,
     mtu,
-    parse_config,
     parse_lease,
     subnet_env,
 )
@@ -157,19 +153,12 @@ class Flannel(Daemon):
             getattr(self.log, level)("%s", message)
 
     def read_config(self):
-        """The network config, or None while there is none (or none usable: said once)."""
-        try:
-            return self.store.config()
-        except UnsupportedBackend as exc:
-            if not exc.defaulted:
-                raise
-        # no Backend: run vxlan on it, and say so plainly
-        node = self.client.get(self.store.config_key)
-        data = json.loads(node.value)
-        data["Backend"] = {"Type": "vxlan"}
-        config = dataclasses.replace(parse_config(json.dumps(data)), text=node.value)
-        self.say_once("the network config at %s names no Backend: running the vxlan backend; a real flanneld "
-                      "would run udp on it and could not share this network" % self.store.config_key)
+        """The network config, or None while there is none. One without Backend runs vxlan,
+        said once."""
+        config = self.store.config(default_backend="vxlan")
+        if config is not None and config.backend_defaulted:
+            self.say_once("the network config at %s names no Backend: running the vxlan backend; a real flanneld "
+                          "would run udp on it and could not share this network" % self.store.config_key)
         return config
 
     def wait_for_config(self):
