@@ -279,6 +279,17 @@ def test_containers_on_two_hosts_reach_each_other_by_their_own_addresses(lab_fac
     # the route as flanneld 0.12 makes it
     assert '%s via %s proto 125 onlink' % (b.subnet, b.subnet.network_address) in a.routes()
 
+    # etcd away for a while: the overlay keeps working, and the daemons follow again once it is back
+    lab.etcd.halt()
+    time.sleep(3)
+    assert pings(a, b.container_ip) and pings(b, a.container_ip)
+    assert a.process.poll() is None and b.process.poll() is None
+    lab.etcd.resume()
+    lab.client.set(lab.key('subnets', '10.1.250.0-24'),
+                   '{"PublicIP":"198.18.1.98","BackendType":"vxlan","BackendData":{"VtepMAC":"56:83:9e:b8:2d:a5"}}')
+    wait_until(lambda: '10.1.250.0/24' in a.routes() and '10.1.250.0/24' in b.ip('route'), 15,
+               'a lease written after the outage routed on both hosts')
+
 
 def test_leases_follow_restarts_deletions_expiry_and_a_hand_made_flanneld(lab_factory):
     lab = lab_factory('v2', ttl=6)
