@@ -58,6 +58,17 @@ def store(names, api_version='v2'):
     return FleetStore(EtcdClient(endpoints=endpoints, api_version=api_version, timeout=3))
 
 
+def service_rss(name, unit):
+    """Resident memory in MB of the main process of ``unit`` on the node ``name``, as the kernel
+    reports it (VmRSS), or None when the unit is not running."""
+    pid = docker('exec', name, 'systemctl', 'show', '-p', 'MainPID', '--value', unit)
+    if not pid or pid == '0':
+        return None
+    status = docker('exec', name, 'cat', '/proc/%s/status' % pid)
+    rss = [line.split()[1] for line in status.splitlines() if line.startswith('VmRSS:')]
+    return int(rss[0]) / 1024.0
+
+
 def median(values):
     values = sorted(values)
     middle = len(values) // 2
