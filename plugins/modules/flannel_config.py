@@ -221,11 +221,14 @@ def effective_config(text):
 
 def check_fit(config, avoid, hosts, what):
     """Refuse ``config`` when its Network overlaps a network of ``avoid`` or it holds fewer than ``hosts`` subnets."""
-    for item, network in avoid:
-        if overlapping(config.network, network):
-            raise ConfigRefused('%s: the Network %s overlaps %s (given in avoid: the hosts\' own networks and '
-                                'Docker\'s default bridge must stay outside the overlay); choose another Network'
-                                % (what, config.network, item))
+    hits = sorted((network.prefixlen, int(network.network_address), item)
+                  for item, network in avoid if overlapping(config.network, network))
+    if hits:
+        names = [item for dummy, dummy, item in hits]  # the widest networks first
+        shown = ', '.join(names[:3]) + (' and %d more' % (len(names) - 3) if len(names) > 3 else '')
+        raise ConfigRefused('%s: the Network %s overlaps %s (given in avoid: the hosts\' own networks and '
+                            'Docker\'s default bridge must stay outside the overlay); choose another Network'
+                            % (what, config.network, shown))
     if hosts is not None and config.subnet_count < hosts:
         raise ConfigRefused('%s: the Network %s holds %d subnet(s) of /%d between SubnetMin %s and SubnetMax %s, '
                             'fewer than the %d hosts that need one; choose a larger Network or a longer SubnetLen'

@@ -109,7 +109,9 @@ def test_bad_config_is_refused_and_nothing_written(config, fragment, monkeypatch
 
 @pytest.mark.parametrize('network, avoid, fragment', [
     ('172.17.0.0/16', AVOID, 'the Network 172.17.0.0/16 overlaps 172.17.0.0/16'),
-    ('172.16.0.0/12', AVOID, 'the Network 172.16.0.0/12 overlaps 172.31.8.0/24'),
+    ('172.16.0.0/12', AVOID, 'the Network 172.16.0.0/12 overlaps 172.17.0.0/16, 172.31.8.0/24 (given in avoid'),
+    ('172.31.0.0/16', ['172.31.8.101', '172.31.8.0/24', '172.31.8.102', '10.0.0.0/8', '172.31.9.1', '172.31.8.103'],
+     'overlaps 172.31.8.0/24, 172.31.8.101, 172.31.8.102 and 2 more (given in avoid'),
     ('172.31.8.64/26', ['172.31.8.101'], 'overlaps 172.31.8.101'),
     ('10.1.0.0/16', ['10.1.200.0/24'], 'overlaps 10.1.200.0/24'),
     ('10.0.0.0/8', ['10.1.2.3/16'], 'overlaps 10.1.2.3/16'),
