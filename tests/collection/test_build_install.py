@@ -114,10 +114,11 @@ def test_roles_document_their_arguments(installed):
 
 
 @pytest.mark.parametrize("tag,plays", [("fleet", {"fleet"}), ("etcd", {"etcd", "etcd_discovery"}),
-                                       ("registrator", {"registrator"})])
+                                       ("registrator", {"registrator"}), ("flannel", {"flannel"})])
 def test_a_component_tag_selects_that_component_alone(installed, tag, plays):
     inventory = installed["work"] / "inventory-tags.yml"
-    groups = ["cluster", "docker", "etcd", "etcd_discovery", "fleet", "registrator", "docker_discover", "ambassador"]
+    groups = ["cluster", "docker", "etcd", "etcd_discovery", "fleet", "registrator", "docker_discover", "ambassador",
+              "flannel"]
     inventory.write_text(yaml.safe_dump({"all": {"children": {g: {"hosts": {"node": {}}} for g in groups}}}))
     out = run(BIN / "ansible-playbook", "-i", inventory, "--list-tasks", "--tags", tag, "etcdfleet.cluster.site",
               cwd=installed["work"], env=installed["env"]).stdout
