@@ -16,5 +16,6 @@ def main():
         units = fleet_lab.docker('exec', name, 'sh', '-c', 'ls /run/fleet/units 2>/dev/null | wc -l')
         print('%s: fleet RSS %.1f MB with %s units' % (name, rss, units))
 
+
 if __name__ == '__main__':
     main()

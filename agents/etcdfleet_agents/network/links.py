@@ -15,11 +15,9 @@ from typing import NamedTuple, Optional
 
 try:
     from pyroute2 import IPRoute, NetlinkError
-    from pyroute2.netlink.rtnl import ndmsg
 except ImportError:  # pragma: no cover - reported when the daemon starts
     IPRoute = None
     NetlinkError = OSError
-    ndmsg = None
 
 # rtm_protocol of the routes this module owns (a number no routing daemon in iproute2's
 # rt_protos table uses)
