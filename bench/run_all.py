@@ -69,6 +69,8 @@ LAB_BENCHMARKS = [
      'fleet_destroy_pair.py', 1800),
     ('fleet: etcd leader restart, rolling restart, member paused 10 s, etcd down 10 s and 60 s '
      '-> units moved or restarted (300 units)', 'fleet_etcd_outages.py', 1800),
+    ('flannel: lease -> route on the other nodes, overlay throughput against the nodes\' own, daemon memory',
+     'flannel_overlay.py', 900),
 ]
 
 
