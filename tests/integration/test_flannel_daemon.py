@@ -64,6 +64,7 @@ class Host(object):
         self.container = '%s%sc' % (lab.tag, letter)
         self.address = address
         self.subnet_file = os.path.join(lab.workdir, '%s.env' % letter)
+        self.state_file = os.path.join(lab.workdir, 'state', '%s.env' % letter)
         self.log_path = os.path.join(lab.workdir, '%s.log' % letter)
         self.process = None
         self.subnet = None
@@ -96,6 +97,7 @@ class Host(object):
         env.pop('NOTIFY_SOCKET', None)
         argv = ['ip', 'netns', 'exec', self.ns, sys.executable, '-m', 'etcdfleet_agents.flannel',
                 '--prefix', self.lab.prefix, '--ip-masq', '--subnet-file', self.subnet_file,
+                '--state-file', self.state_file,
                 '--lease-ttl', str(self.lab.ttl)] + list(extra)
         log = open(self.log_path, 'a')
         self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
@@ -370,6 +372,12 @@ def test_leases_follow_restarts_deletions_expiry_and_a_hand_made_flanneld(lab_fa
     # the living renew theirs
     assert '%s-24' % a.subnet.network_address in lab.leases()
     assert 'renewed the lease %s' % a.subnet in a.log()
+
+    # back after its lease expired and with /run emptied (a reboot): the same subnet again
+    os.unlink(b.subnet_file)
+    b.start()
+    assert b.read_subnet()['FLANNEL_SUBNET'] == '%s/24' % (b.subnet.network_address + 1)
+    wait_until(lambda: str(b.subnet) in a.routes(), 3, "a's route to b, back")
 
 
 def test_a_config_without_backend_runs_vxlan_and_says_what_flanneld_would_do(lab_factory):

@@ -9,7 +9,9 @@ real flanneld with the same backend and etcd API shares the network:
 * vxlan: makes the device ``flannel.<VNI>`` on the public interface (learning off; an existing
   device with the right settings is kept, and with it its MAC, the lease's VtepMAC);
 * leases a subnet (``FlannelStore.acquire``: the lease carrying this host's PublicIP is kept, else
-  the subnet of the subnet file, else a random free one, written create-only) and renews it
+  the subnet of the subnet file or of its copy on disk (``--state-file``: a host down for longer
+  than its lease's TTL gets its subnet back when still free, and Docker's bridge with it), else a
+  random free one, written create-only) and renews it
   before its TTL runs out; a lease deleted or taken over is replaced by a new one, said in the log;
 * writes ``/run/flannel/subnet.env`` (Docker's ``bip`` and ``mtu`` come from it) and keeps the
   forward and (``--ip-masq``) masquerade rules of ``network/iptables.py``;
@@ -51,6 +53,8 @@ from etcdfleet_agents.runtime import Backoff, Daemon, SettingsError, client_from
 from etcdfleet_agents.services.options import address_arg, detect_advertise_ip, prefix_arg
 from etcdfleet_agents.store.etcd_mirror import PrefixMirror
 
+# The subnet file's copy on disk (/run is gone after a reboot, and with it the subnet file).
+STATE_PATH = "/var/lib/etcdfleet/flannel/subnet.env"
 # How often the packet filter rules are checked (a restarted Docker may have dropped a jump).
 RULES_CHECK = 30.0
 # A new peer lease reaches the kernel within this (the watch's burst window).
@@ -78,6 +82,9 @@ def add_arguments(parser):
                         help="masquerade traffic leaving the overlay (Docker then runs with ip-masq false)")
     parser.add_argument("--subnet-file", default=SUBNET_ENV_PATH,
                         help="where the subnet is written for Docker (default %s)" % SUBNET_ENV_PATH)
+    parser.add_argument("--state-file", default=STATE_PATH,
+                        help="a copy of the subnet file that outlives a reboot, whose subnet is asked for again when "
+                             "the lease has expired meanwhile (default %s)" % STATE_PATH)
     parser.add_argument("--lease-ttl", type=ttl_arg, default=LEASE_TTL,
                         help="seconds a lease lives without renewal (default %d)" % LEASE_TTL)
     return parser
@@ -203,7 +210,9 @@ class Flannel(Daemon):
 
     def take_lease(self, reason):
         backend_data = self.setup_backend()
-        previous = read_subnet_file(self.args.subnet_file)
+        # the subnet this host had, even when its lease expired while it was down (Docker's bridge
+        # is still on it)
+        previous = read_subnet_file(self.args.subnet_file) or read_subnet_file(self.args.state_file)
         lease = self.store.acquire(self.public_ip, self.config.backend_type, backend_data,
                                    ttl=self.args.lease_ttl, config=self.config, previous=previous)
         kept = self.lease is not None and lease.subnet == self.lease.subnet
@@ -224,8 +233,9 @@ class Flannel(Daemon):
             for action in self.netlink.ensure_only_address(self.device.index, own):
                 self.log.info("%s on %s", action, self.device.name)
         text = subnet_env(self.config, self.lease.subnet, self.mtu, self.args.ip_masq)
-        if write_file(self.args.subnet_file, text):
-            self.log.info("wrote %s: %s", self.args.subnet_file, " ".join(text.split()))
+        for path in (self.args.subnet_file, self.args.state_file):
+            if write_file(path, text):
+                self.log.info("wrote %s: %s", path, " ".join(text.split()))
         self.iptables.forget()
         self.check_rules()
 

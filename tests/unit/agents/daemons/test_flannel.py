@@ -108,7 +108,7 @@ class Client(object):
 def daemon_for(tmp_path, config='{"Network": "10.1.0.0/16", "Backend": {"Type": "vxlan"}}',
                subnets=('10.1.15.0/24', '10.1.16.0/24', '10.1.17.0/24'), ttl=86400):
     args = argparse.Namespace(prefix=PREFIX, public_ip=ME, iface=None, ip_masq=True, lease_ttl=ttl,
-                              subnet_file=str(tmp_path / 'subnet.env'))
+                              subnet_file=str(tmp_path / 'subnet.env'), state_file=str(tmp_path / 'state.env'))
     daemon = Flannel(args=args, environ={}, client=Client(), netlink=FakeNetlink(), iptables=FakeIptables())
     daemon.store = FakeStore(config, subnets)
     daemon.config = daemon.read_config()
@@ -211,7 +211,7 @@ def test_host_gw_routes_peers_through_their_public_address(tmp_path):
 
 def test_settings_that_cannot_work_are_refused(tmp_path):
     args = argparse.Namespace(prefix=PREFIX, public_ip='192.0.2.9', iface=None, ip_masq=False, lease_ttl=60,
-                              subnet_file=str(tmp_path / 'subnet.env'))
+                              subnet_file=str(tmp_path / 'subnet.env'), state_file=str(tmp_path / 'state.env'))
     daemon = Flannel(args=args, environ={}, client=Client(), netlink=FakeNetlink(), iptables=FakeIptables())
     daemon.store = FakeStore('{"Network": "10.1.0.0/16", "Backend": {"Type": "vxlan"}}', ['10.1.1.0/24'])
     daemon.config = daemon.read_config()
@@ -228,3 +228,12 @@ def test_renewal_times_and_files(tmp_path):
     (tmp_path / 'bad.env').write_text('FLANNEL_SUBNET=$(reboot)\n')
     assert read_subnet_file(str(tmp_path / 'bad.env')) is None
     assert read_subnet_file(str(tmp_path / 'missing.env')) is None
+
+
+def test_the_copy_on_disk_names_the_subnet_to_ask_for_after_a_reboot(tmp_path):
+    (tmp_path / 'state.env').write_text('FLANNEL_NETWORK=10.1.0.0/16\nFLANNEL_SUBNET=10.1.77.1/24\n')
+    daemon = daemon_for(tmp_path)
+    daemon.take_lease('start')
+    assert daemon.store.acquired[0][1] == ipaddress.ip_network('10.1.77.0/24')
+    # both files hold the lease now
+    assert (tmp_path / 'state.env').read_text() == (tmp_path / 'subnet.env').read_text()
