@@ -75,7 +75,7 @@ def lease_to_route(names, rounds):
     time.sleep(0.5)
     added, removed = [], []
     key = '%s/subnets/10.1.250.0-24' % PREFIX
-    for _ in range(rounds):
+    for dummy in range(rounds):
         for kind, command, bucket in (('add', ['etcdctl', 'set', key, FAKE], added),
                                       ('delete', ['etcdctl', 'rm', key], removed)):
             start = float(fleet_lab.docker('exec', writer, 'bash', '-lc',
@@ -121,7 +121,7 @@ def throughput(names, megabytes, repeat):
     b_ip, b_pid = container(b)
     direct, overlay = [], []
     try:
-        for _ in range(repeat):  # alternated, so that a busy moment of the machine hits both alike
+        for dummy in range(repeat):  # alternated, so that a busy moment of the machine hits both alike
             direct.append(transfer(b, a, fleet_lab.node_ip(b), megabytes))
             overlay.append(transfer(b, a, b_ip, megabytes, receiver_pid=b_pid, sender_pid=a_pid))
     finally:

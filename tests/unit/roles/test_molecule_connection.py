@@ -16,7 +16,7 @@ from ansible_yaml import load, tasks
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 MOLECULE = ROOT / 'molecule'
-MODULES = re.compile(r'etcdfleet\.cluster\.(fleet_unit|fleet_info|etcd_key|etcd_key_info|etcd_cluster_info)')
+MODULES = re.compile(r'etcdfleet\.cluster\.(fleet_unit|fleet_info|etcd_key|etcd_key_info|etcd_cluster_info|flannel_config)')
 PLAYBOOKS = sorted(p for p in MOLECULE.glob('*/*.yml') if p.name != 'molecule.yml')
 
 
@@ -25,7 +25,8 @@ def unconnected(items):
     for task in tasks(items):
         if any(MODULES.fullmatch(key) for key in task) and 'module_defaults' not in task:
             yield task.get('name')
-        included = str(task.get('ansible.builtin.include_tasks', ''))
+        included = task.get('ansible.builtin.include_tasks', '')
+        included = str(included.get('file', '') if isinstance(included, dict) else included)
         if 'resources/tasks/' in included:
             yield from unconnected(load(MOLECULE / 'resources' / 'tasks' / included.split('resources/tasks/')[1]))
 
