@@ -41,6 +41,7 @@ import random
 import faulthandler
 import signal
 import sys
+import tempfile
 import threading
 import time
 
@@ -70,6 +71,24 @@ def error_text(exc, limit=300):
     """An exception's message on one line, cut at ``limit`` characters (for log lines)."""
     text = str(exc).replace("\n", " ")
     return text if len(text) <= limit else text[:limit] + "..."
+
+
+def write_atomic(path, text, mode=0o644):
+    """Replace ``path`` with ``text`` in one step (a temporary file in the same directory,
+    renamed over it), so a reader never sees half a file."""
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
 
 
 def close_quietly(resource):

@@ -26,6 +26,7 @@ restart moves no packet elsewhere.
     python3 -m etcdfleet_agents.flannel --ip-masq
 """
 
+import argparse
 import ipaddress
 import os
 import time
@@ -49,8 +50,16 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils.flannel_store im
 
 from etcdfleet_agents.network.iptables import Iptables, IptablesError, overlay_rules
 from etcdfleet_agents.network.links import Netlink, NetlinkError, NetworkError, Vxlan
-from etcdfleet_agents.runtime import Backoff, Daemon, SettingsError, client_from_environ, error_text
-from etcdfleet_agents.services.options import address_arg, detect_advertise_ip, prefix_arg
+from etcdfleet_agents.runtime import (
+    Backoff,
+    Daemon,
+    SettingsError,
+    client_from_environ,
+    close_quietly,
+    error_text,
+    write_atomic,
+)
+from etcdfleet_agents.services.options import address_arg, detect_advertise_ip, prefix_arg, seconds_arg
 from etcdfleet_agents.store.etcd_mirror import PrefixMirror
 
 # The subnet file's copy on disk (/run is gone after a reboot, and with it the subnet file).
@@ -62,13 +71,10 @@ DEBOUNCE = 0.05
 MAX_DELAY = 0.25
 
 
-def ttl_arg(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
+def lease_ttl_arg(text):
+    value = seconds_arg(text)
     if value < 2:
-        raise SettingsError("--lease-ttl must be a whole number of seconds, 2 or more, got %r" % text)
+        raise argparse.ArgumentTypeError("a lease needs a TTL of 2 seconds or more, got %d" % value)
     return value
 
 
@@ -85,7 +91,7 @@ def add_arguments(parser):
     parser.add_argument("--state-file", default=STATE_PATH,
                         help="a copy of the subnet file that outlives a reboot, whose subnet is asked for again when "
                              "the lease has expired meanwhile (default %s)" % STATE_PATH)
-    parser.add_argument("--lease-ttl", type=ttl_arg, default=LEASE_TTL,
+    parser.add_argument("--lease-ttl", type=lease_ttl_arg, default=LEASE_TTL,
                         help="seconds a lease lives without renewal (default %d)" % LEASE_TTL)
     return parser
 
@@ -109,7 +115,7 @@ def read_subnet_file(path):
     return None
 
 
-def write_file(path, text, mode=0o644):
+def write_file(path, text):
     """Write ``text`` to ``path`` (atomically) unless it already holds it; True when written."""
     try:
         with open(path) as handle:
@@ -117,13 +123,8 @@ def write_file(path, text, mode=0o644):
                 return False
     except OSError:
         pass
-    directory = os.path.dirname(path) or "."
-    os.makedirs(directory, mode=0o755, exist_ok=True)
-    temporary = "%s.%d.tmp" % (path, os.getpid())
-    with open(temporary, "w") as handle:
-        handle.write(text)
-    os.chmod(temporary, mode)
-    os.replace(temporary, path)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), mode=0o755, exist_ok=True)
+    write_atomic(path, text)
     return True
 
 
@@ -368,14 +369,8 @@ class Flannel(Daemon):
             mirror.interrupt()
 
     def cleanup(self):
-        try:
-            self.netlink.close()
-        except Exception:  # pylint: disable=broad-except
-            pass
-        try:
-            self.client.close()
-        except Exception:  # pylint: disable=broad-except
-            pass
+        close_quietly(self.netlink)
+        close_quietly(self.client)
 
     @classmethod
     def add_arguments(cls, parser):

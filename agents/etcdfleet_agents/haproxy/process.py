@@ -9,6 +9,7 @@ import tempfile
 import threading
 
 from etcdfleet_agents.haproxy.render import HaproxyError
+from etcdfleet_agents.runtime import write_atomic
 from etcdfleet_agents.systemd.notify import without_notify
 
 DEFAULT_BINARY = "haproxy"
@@ -265,16 +266,3 @@ def remove_file(path):
         os.unlink(path)
     except OSError:
         pass
-
-
-def write_atomic(path, text):
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".%s." % os.path.basename(path), dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        remove_file(tmp)
-        raise
