@@ -262,6 +262,14 @@ class TlsMaterial(object):
         self.other_client_cert = os.path.join(directory, 'other-client.pem')
         self.other_client_key = os.path.join(directory, 'other-client-key.pem')
 
+    # client certificates whose common name is an etcd user name (the v2 API maps it to the user)
+    IDENTITIES = ('root', 'registrator')
+
+    def identity(self, name):
+        """(certificate, key) of the client certificate whose common name is ``name``."""
+        return (os.path.join(self.directory, 'client-%s.pem' % name),
+                os.path.join(self.directory, 'client-%s-key.pem' % name))
+
     @classmethod
     def create(cls, directory):
         # imported here: only the TLS tests need the cryptography package
@@ -331,6 +339,11 @@ class TlsMaterial(object):
         key, cert = issue(ca_key, ca_cert, 'etcd client', server=False)
         write_cert(material.client_cert, cert)
         write_key(material.client_key, key)
+        for name in cls.IDENTITIES:
+            key, cert = issue(ca_key, ca_cert, name, server=False)
+            cert_path, key_path = material.identity(name)
+            write_cert(cert_path, cert)
+            write_key(key_path, key)
         other_key, other_cert = make_ca('unrelated CA')
         write_cert(material.other_ca_cert, other_cert)
         key, cert = issue(other_key, other_cert, 'stranger', server=False)

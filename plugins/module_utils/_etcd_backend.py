@@ -133,3 +133,9 @@ class EtcdBackend(abc.ABC):
     @abc.abstractmethod
     def version(self):
         """``(server_version, cluster_version)``."""
+
+    # -- users and roles -------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def access(self):
+        """The users, roles and authentication switch of this API (V2Access or V3Access)."""

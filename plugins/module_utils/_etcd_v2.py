@@ -39,6 +39,7 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_common imp
     split_endpoint,
     summarize_text,
 )
+from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_auth import V2Access
 from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_backend import EtcdBackend
 from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_http import (
     HTTPS_HINT,
@@ -520,6 +521,9 @@ class V2Backend(EtcdBackend):
 
     def health(self):
         return self.transport.member_health()
+
+    def access(self):
+        return V2Access(self.transport)
 
     def version(self):
         return self.transport.member_version()

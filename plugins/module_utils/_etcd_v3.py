@@ -18,6 +18,7 @@ Mapping of the common model onto v3:
 
 from __future__ import annotations
 
+from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_auth import V3Access
 from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_backend import EtcdBackend
 from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_common import (
     ACTION_CREATE,
@@ -508,6 +509,9 @@ class V3Backend(V3WatchingGateway, EtcdBackend):
 
     def health(self):
         return self.transport.member_health(headers=self._headers())
+
+    def access(self):
+        return V3Access(self)
 
     def version(self):
         return self.transport.member_version()

@@ -64,6 +64,11 @@ from __future__ import annotations
 
 import os
 
+from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_auth import (  # noqa: F401 pylint: disable=unused-import
+    AccessState,
+    apply_access,
+    plan_access,
+)
 from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_common import (  # noqa: F401 pylint: disable=unused-import
     ACTION_CREATE,
     ACTION_DELETE,
@@ -536,6 +541,16 @@ class EtcdClient(object):
             'members': result_members,
             'version': {'server': server_version, 'cluster': cluster_version},
         }
+
+    # -- users, roles and authentication ---------------------------------------------------
+
+    def access_state(self):
+        """The cluster's users, roles and whether authentication is on (an AccessState)."""
+        return self._run(lambda backend: backend.access().read(), retry_sent=True)
+
+    def change_access(self, changes):
+        """Carry out the changes of ``plan_access``, in order, on one member."""
+        return self._run(lambda backend: apply_access(backend.access(), changes))
 
     # -- etcd v3 leases (see supports_leases) ----------------------------------------------
 
