@@ -90,8 +90,10 @@ collection: venv
 
 # Every scenario runs, even after one fails; the target fails when any did. `default` runs the
 # workflow and every component's stories on one lab with the etcd v2 API, `etcd` the workflow with
-# discovery and TLS on the v3 API.
+# discovery and TLS on the v3 API. Each task's time is logged, and each run ends with the slowest.
 MOLECULE_SCENARIOS := $(sort $(patsubst molecule/%/molecule.yml,%,$(wildcard molecule/*/molecule.yml)))
+molecule: export ANSIBLE_CALLBACKS_ENABLED = ansible.posix.profile_tasks
+molecule: export PROFILE_TASKS_TASK_OUTPUT_LIMIT = 30
 molecule: images
 	rc=0; for s in $(or $(SCENARIO),$(MOLECULE_SCENARIOS)); do \
 	  start=$$(date +%s); \

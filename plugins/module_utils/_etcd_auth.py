@@ -5,7 +5,7 @@
 """etcd's users, roles and the authentication switch, in one shape for both APIs.
 
 A permission is a key pattern in the notation of etcd's v2 API: ``/a/b`` is that key alone,
-``/a/b/*`` every key below ``/a/b/`` (the v3 API gets the same as a key or a key range).
+``/a/b*`` every key starting with ``/a/b`` (the v3 API gets the same as a key or a key range).
 ``AccessState`` is what a cluster holds; ``plan_access`` turns it and a wanted state into the
 list of changes, which ``V2Access`` and ``V3Access`` carry out on one endpoint.
 """
@@ -36,10 +36,10 @@ def validate_name(name, what):
 
 
 def validate_pattern(pattern):
-    """A permission: ``/key`` or ``/prefix/*`` (printable ASCII, ``*`` only at the end)."""
+    """A permission: ``/key``, or ``/prefix*`` for every key starting with it (printable ASCII, ``*`` only at the end)."""
     if not isinstance(pattern, str) or not PATTERN_RE.match(pattern) or '//' in pattern:
-        raise EtcdUsageError('permission %r is not valid: give a key (/a/b) or every key below a '
-                             'prefix (/a/b/*), printable ASCII without spaces' % (pattern,))
+        raise EtcdUsageError('permission %r is not valid: give a key (/a/b) or every key starting with a '
+                             'prefix (/a/b/*, /a/b*), printable ASCII without spaces' % (pattern,))
     return pattern
 
 

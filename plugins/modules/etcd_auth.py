@@ -40,7 +40,9 @@ options:
   roles:
     description:
       - Roles with exactly these permissions (missing ones are granted, others revoked).
-      - A permission is a key (V(/a/b)) or every key below a prefix (V(/a/b/*)).
+      - A permission is a key (V(/a/b)) or, ending in C(*), every key that starts with the text before it
+        (V(/a/b/*) for the keys below V(/a/b/), V(/a/b*) for V(/a/b) itself too, which the v2 API's recursive
+        reads and watches of the directory need).
     type: list
     elements: dict
     default: []

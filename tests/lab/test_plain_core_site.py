@@ -109,9 +109,28 @@ def secure_default(container, pki, out):
     # etcdctl in root's login shell carries the certificate; the keys' modes
     listing = docker("exec", container, "bash", "-lc", "etcdctl set /lab/tls yes && etcdctl get /lab/tls", check=False)
     assert listing.returncode == 0 and listing.stdout.split()[-1] == "yes", listing.stdout + listing.stderr
+    secrets = ["/etc/etcdfleet/pki/client.key", "/etc/etcdfleet/pki/client-gateway.key"]
+    for name in ("fleet", "registrator", "discover", "ambassador", "flannel"):
+        secrets += [f"/etc/etcdfleet/pki/client-{name}.key", f"/etc/etcdfleet/identities/{name}.env"]
     modes = docker("exec", container, "stat", "-c", "%n %a %U:%G", "/etc/etcd/pki/member.key", "/etc/etcd/pki/peer.key",
-                   "/etc/etcd/pki/client.key", "/etc/etcdfleet/pki/client.key").stdout.split("\n")
-    assert [line.split()[1:] for line in modes if line] == [["640", "root:etcd"]] * 3 + [["600", "root:root"]], modes
+                   "/etc/etcd/pki/client.key", *secrets).stdout.split("\n")
+    assert [line.split()[1:] for line in modes if line] == (
+        [["640", "root:etcd"]] * 3 + [["600", "root:root"]] * len(secrets)), modes
+    for name in pki.glob("passwords/*"):
+        assert name.stat().st_mode & 0o077 == 0, f"{name} must be the controller user's alone"
+        assert name.read_text().split()[0] not in out, f"the password of {name.name} must stay out of the output"
+
+    # etcd itself refuses what a component's user may not do: the registrator writing a fleet
+    # unit, fleet reading the services; the operator's certificate (root) may do both
+    as_registrator = ["--cert", "/etc/etcdfleet/pki/client-registrator.crt", "--key", "/etc/etcdfleet/pki/client-registrator.key"]
+    as_fleet = ["--cert", "/etc/etcdfleet/pki/client-fleet.crt", "--key", "/etc/etcdfleet/pki/client-fleet.key"]
+    unit = f"https://{here}:2379/v2/keys/_coreos.com/fleet/job/lab-probe.service/object"
+    code, body = knock(container, unit, *ca, *as_registrator, "-XPUT", "-d", "value=x")
+    assert code == 0 and "Insufficient credentials" in body, body
+    code, body = knock(container, f"https://{here}:2379/v2/keys/services", *ca, *as_fleet)
+    assert code == 0 and "Insufficient credentials" in body, body
+    code, body = knock(container, unit, *ca, *client, "-XPUT", "-d", "value=x", "-d", "ttl=1")
+    assert code == 0 and '"action":"set"' in body, body
 
 
 def firewall_keeps_outsiders_out(node):
