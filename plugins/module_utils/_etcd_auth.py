@@ -149,6 +149,49 @@ def _check(status, data, what):
     raise EtcdServerError('%s failed: %s (HTTP %s)' % (what, message or 'no error text', status))
 
 
+class StateAccess(object):
+    """The changes carried out on a copy of an AccessState (what check mode reports)."""
+
+    def __init__(self, state):
+        self.state = AccessState(state.enabled, state.users, state.roles, has_root_role=state.has_root_role)
+
+    def after(self, changes):
+        apply_access(self, changes)
+        return self.state
+
+    def add_role(self, name):
+        self.state.roles.setdefault(name, {'read': set(), 'write': set()})
+
+    def grant_role(self, name, read, write):
+        perms = self.state.roles.setdefault(name, {'read': set(), 'write': set()})
+        perms['read'].update(read)
+        perms['write'].update(write)
+
+    def revoke_role(self, name, read, write):
+        perms = self.state.roles.setdefault(name, {'read': set(), 'write': set()})
+        perms['read'].difference_update(read)
+        perms['write'].difference_update(write)
+
+    def add_user(self, name, password):
+        # etcd's v2 API makes its root user with the root role (plan_access grants it on v3)
+        self.state.users.setdefault(name, set([ROOT]) if name == ROOT and self.state.has_root_role else set())
+
+    def set_password(self, name, password):
+        pass
+
+    def grant_user(self, name, roles):
+        self.state.users.setdefault(name, set()).update(roles)
+
+    def revoke_user(self, name, roles):
+        self.state.users.setdefault(name, set()).difference_update(roles)
+
+    def enable(self):
+        self.state.enabled = True
+
+    def disable(self):
+        self.state.enabled = False
+
+
 class V2Access(object):
     """Users and roles through the v2 API's ``/v2/auth`` endpoints (``transport``: an HttpTransport)."""
 

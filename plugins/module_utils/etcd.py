@@ -66,6 +66,7 @@ import os
 
 from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_auth import (  # noqa: F401 pylint: disable=unused-import
     AccessState,
+    StateAccess,
     apply_access,
     plan_access,
 )

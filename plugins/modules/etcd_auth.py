@@ -133,13 +133,12 @@ changes:
   sample: ["add_role fleet", "grant_role fleet read=/_coreos.com/fleet/* write=/_coreos.com/fleet/*"]
 '''
 
-import copy
-
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.etcd import (
     EtcdError,
     EtcdUsageError,
+    StateAccess,
     plan_access,
 )
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.etcd_module import (
@@ -159,33 +158,6 @@ def describe_change(change):
     if operation in ('grant_user', 'revoke_user'):
         return '%s %s %s' % (operation, change[1], ','.join(change[2]))
     return ' '.join(str(part) for part in change)
-
-
-def expected_state(state, changes):
-    """The state after ``changes`` (for check mode and the diff)."""
-    after = copy.deepcopy(state)
-    for change in changes:
-        operation = change[0]
-        if operation == 'add_role':
-            after.roles.setdefault(change[1], {'read': set(), 'write': set()})
-        elif operation in ('grant_role', 'revoke_role'):
-            perms = after.roles.setdefault(change[1], {'read': set(), 'write': set()})
-            for kind, patterns in (('read', change[2]), ('write', change[3])):
-                if operation == 'grant_role':
-                    perms[kind].update(patterns)
-                else:
-                    perms[kind].difference_update(patterns)
-        elif operation == 'add_user':
-            after.users.setdefault(change[1], set(['root']) if change[1] == 'root' and after.has_root_role else set())
-        elif operation in ('grant_user', 'revoke_user'):
-            roles = after.users.setdefault(change[1], set())
-            if operation == 'grant_user':
-                roles.update(change[2])
-            else:
-                roles.difference_update(change[2])
-        elif operation in ('enable', 'disable'):
-            after.enabled = operation == 'enable'
-    return after
 
 
 def main():
@@ -227,7 +199,7 @@ def main():
             client.change_access(changes)
             after = client.access_state()
         else:
-            after = expected_state(state, changes)
+            after = StateAccess(state).after(changes)
     except EtcdUsageError as exc:
         module.fail_json(msg=str(exc))
     except EtcdError as exc:
