@@ -110,10 +110,12 @@ def children_of(pid):
 
 
 class HaproxyProcess(object):
-    """HAProxy in master-worker mode as a child process, reloaded with SIGUSR2."""
+    """HAProxy in master-worker mode as a child process, reloaded with SIGUSR2 (its master CLI,
+    ``-S``, at ``master_socket`` too when ``master_cli`` is set)."""
 
-    def __init__(self, workdir, binary=None):
+    def __init__(self, workdir, binary=None, master_cli=False):
         self.workdir = workdir
+        self.master_socket = os.path.join(workdir, 'master.sock') if master_cli else None
         self.binary = binary or haproxy_binary()
         self.config = os.path.join(workdir, 'haproxy.cfg')
         self.pidfile = os.path.join(workdir, 'haproxy.pid')
@@ -137,8 +139,10 @@ class HaproxyProcess(object):
         if not os.path.exists(self.config):
             self.write_initial()
         self._log = open(self.log_path, 'ab')
-        self.process = subprocess.Popen([self.binary, '-W', '-f', self.config, '-p', self.pidfile],
-                                        stdout=self._log, stderr=subprocess.STDOUT)
+        command = [self.binary, '-W', '-f', self.config, '-p', self.pidfile]
+        if self.master_socket:
+            command += ['-S', self.master_socket + ',mode,600']
+        self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT)
         wait_for(lambda: os.path.exists(self.runtime_socket), 10.0, what='HAProxy runtime socket')
         return self
 

@@ -29,7 +29,7 @@ from haproxy_harness import (TEMPLATE, HaproxyProcess, WatcherProcess, haproxy_b
                              watcher_settings)
 
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.etcd import EtcdClient
-from etcdfleet_agents.haproxy.process import runtime_command
+from etcdfleet_agents.haproxy.process import Haproxy, ReloadFailed, runtime_command
 
 
 @pytest.fixture
@@ -509,3 +509,51 @@ def test_restarted_watcher_applies_a_reload_that_failed(haproxy, backends, clien
     second = watchers(settings, etcd_server.url, api).start()
     wait_for(lambda: reaches(port, ['one', 'two']), 15, what='backend two after the restart')
     assert 'reloaded HAProxy' in second.log()
+
+
+@pytest.fixture
+def haproxy_with_master_cli(tmp_path):
+    if haproxy_binary() is None:
+        pytest.fail('haproxy is not installed (apt-get install haproxy, or set HAPROXY_BINARY)')
+    process = HaproxyProcess(str(tmp_path), master_cli=True).start()
+    yield process
+    process.stop()
+
+
+def test_reload_through_the_master_cli(haproxy_with_master_cli, backends, client, etcd_server, api, prefix,
+                                       watchers):
+    # The nodes' watcher runs under its own account: it reloads through the master CLI, not systemctl.
+    haproxy = haproxy_with_master_cli
+    port = free_port()
+    one, two = backends('one'), backends('two')
+    client.set(key(prefix, 'web', 'h1:one:80'), one.value)
+    settings = watcher_settings(haproxy, [{'name': 'web', 'port': port}], free_port(), prefix=prefix)
+    settings['haproxy'].update(reload_command=['false'], master_socket=haproxy.master_socket)
+    watcher = watchers(settings, etcd_server.url, api).start()
+    wait_for(lambda: reaches(port, ['one']), 15, what='backend one')
+    client.set(key(prefix, 'web', 'h2:two:80'), two.value)
+    wait_for(lambda: reaches(port, ['one', 'two']), 10, what='backend two')
+    assert 'reload-failed' not in watcher.log()
+    assert haproxy.reloads() >= 2
+    proc = runtime_command(haproxy.master_socket, 'show proc')
+    assert ' master ' in proc and '[failed: 0]' in proc, proc
+
+
+def test_master_cli_reports_a_configuration_that_does_not_load(haproxy_with_master_cli):
+    # A configuration that fails to load (here: a port already in use) leaves the old worker serving,
+    # and the reload says so instead of pretending it worked.
+    haproxy = haproxy_with_master_cli
+    busy = socket.socket()
+    busy.bind(('127.0.0.1', 0))
+    busy.listen(1)
+    try:
+        with open(haproxy.config, 'a') as handle:
+            handle.write('frontend taken\n    bind 127.0.0.1:%d\n    mode tcp\n' % busy.getsockname()[1])
+        edge = Haproxy(haproxy.config, binary=haproxy.binary, reload_command=['false'],
+                       master_socket=haproxy.master_socket, command_timeout=10)
+        with pytest.raises(ReloadFailed, match='could not load'):
+            edge.reload()
+        assert haproxy.process.poll() is None
+        assert haproxy.workers()
+    finally:
+        busy.close()

@@ -109,13 +109,16 @@ def secure_default(container, pki, out):
     # etcdctl in root's login shell carries the certificate; the keys' modes
     listing = docker("exec", container, "bash", "-lc", "etcdctl set /lab/tls yes && etcdctl get /lab/tls", check=False)
     assert listing.returncode == 0 and listing.stdout.split()[-1] == "yes", listing.stdout + listing.stderr
-    secrets = ["/etc/etcdfleet/pki/client.key", "/etc/etcdfleet/pki/client-gateway.key"]
+    # (a daemon with an account of its own owns its key: the registrator's and docker-discover's)
+    owners = {"registrator": "etcdfleet-registrator", "discover": "etcdfleet-discover"}
+    secrets = {"/etc/etcdfleet/pki/client.key": "root", "/etc/etcdfleet/pki/client-gateway.key": "root"}
     for name in ("fleet", "registrator", "discover", "ambassador", "flannel"):
-        secrets += [f"/etc/etcdfleet/pki/client-{name}.key", f"/etc/etcdfleet/identities/{name}.env"]
+        secrets[f"/etc/etcdfleet/pki/client-{name}.key"] = owners.get(name, "root")
+        secrets[f"/etc/etcdfleet/identities/{name}.env"] = "root"
     modes = docker("exec", container, "stat", "-c", "%n %a %U:%G", "/etc/etcd/pki/member.key", "/etc/etcd/pki/peer.key",
                    "/etc/etcd/pki/client.key", *secrets).stdout.split("\n")
     assert [line.split()[1:] for line in modes if line] == (
-        [["640", "root:etcd"]] * 3 + [["600", "root:root"]] * len(secrets)), modes
+        [["640", "root:etcd"]] * 3 + [["600", owner + ":root"] for owner in secrets.values()]), modes
     for name in pki.glob("passwords/*"):
         assert name.stat().st_mode & 0o077 == 0, f"{name} must be the controller user's alone"
         assert name.read_text().split()[0] not in out, f"the password of {name.name} must stay out of the output"

@@ -58,7 +58,7 @@ DEFAULTS = {
     "debounce": 0.2,
     "max_delay": 2.0,
     "template": "/etc/etcdfleet/docker-discover/haproxy.cfg.j2",
-    "status_file": "/run/etcdfleet/docker-discover.json",
+    "status_file": "/run/etcdfleet/docker-discover/status.json",
     "retries": 3,
     "check": {"inter": "2s", "rise": 2, "fall": 2},
     "timeouts": {"connect": "5s", "client": "1m", "server": "1m", "check": "2s", "queue": "5s"},
@@ -68,6 +68,7 @@ DEFAULTS = {
         "config": "/etc/haproxy/haproxy.cfg",
         "binary": "/usr/sbin/haproxy",
         "reload_command": list(DEFAULT_RELOAD_COMMAND),
+        "master_socket": "",
         "runtime_socket": "/run/haproxy/admin.sock",
         "server_state_file": "/var/lib/haproxy/server-state",
         "user": "haproxy",
@@ -209,7 +210,7 @@ def load_settings(path=None, data=None):
     hap = settings["haproxy"]
     for field in ("config", "binary"):
         _word(hap[field], "haproxy.%s" % field, allow_empty=False)
-    for field in ("runtime_socket", "server_state_file", "user", "group", "chroot", "log"):
+    for field in ("master_socket", "runtime_socket", "server_state_file", "user", "group", "chroot", "log"):
         if hap[field] is None:
             hap[field] = ""
         _word(hap[field], "haproxy.%s" % field)
@@ -263,7 +264,8 @@ class DockerDiscover(runtime.Daemon):
         self.updater = Updater(Template(template),
                                Haproxy(hap["config"], binary=hap["binary"], reload_command=hap["reload_command"],
                                        runtime_socket=hap["runtime_socket"] or None,
-                                       server_state_file=hap["server_state_file"] or None))
+                                       server_state_file=hap["server_state_file"] or None,
+                                       master_socket=hap["master_socket"] or None))
 
     def new_store(self):
         if self.store_factory is not None:

@@ -2,11 +2,13 @@
 """An HAProxy process and its configuration file: check, install, save server state, reload."""
 
 import os
+import re
 import signal
 import socket
 import subprocess
 import tempfile
 import threading
+import time
 
 from etcdfleet_agents.haproxy.render import HaproxyError
 from etcdfleet_agents.runtime import write_atomic
@@ -36,6 +38,10 @@ class ReloadFailed(HaproxyError):
     """The reload command failed; the new file is installed but may not be running yet."""
 
 
+# The master's line of the master CLI's ``show proc``: pid, type, reloads [failed: n], ...
+_MASTER_LINE = re.compile(r"^\s*[0-9]+\s+master\s+([0-9]+)\s+\[failed:\s*([0-9]+)\]", re.MULTILINE)
+
+
 def _one_line(text, limit=_MAX_OUTPUT):
     text = " | ".join(line.strip() for line in (text or "").splitlines() if line.strip())
     return text if len(text) <= limit else text[:limit] + "..."
@@ -46,15 +52,19 @@ class Haproxy(object):
 
     ``reload_command`` is an argument list (default ``systemctl reload-or-restart
     haproxy.service``); tests running HAProxy as a child in master-worker mode (``-W``) use
-    ``kill -USR2 <master pid>``. ``runtime_socket`` and ``server_state_file``, when both set,
-    make every reload keep the servers' health state.
+    ``kill -USR2 <master pid>``. With ``master_socket`` (the master CLI, ``haproxy -S``) set, a
+    reload is asked of the master there instead, so the caller needs no privilege beyond that
+    socket: ``reload`` returns once ``show proc`` counts the reload, and fails when the master
+    counts it as failed. ``runtime_socket`` and ``server_state_file``, when both set, make every
+    reload keep the servers' health state.
     """
 
     def __init__(self, config_path, binary=DEFAULT_BINARY, reload_command=DEFAULT_RELOAD_COMMAND,
-                 runtime_socket=None, server_state_file=None, command_timeout=30.0):
+                 runtime_socket=None, server_state_file=None, command_timeout=30.0, master_socket=None):
         self.config_path = config_path
         self.binary = binary
         self.reload_command = list(reload_command) if reload_command else []
+        self.master_socket = master_socket
         self.runtime_socket = runtime_socket
         self.server_state_file = server_state_file
         self.command_timeout = command_timeout
@@ -140,6 +150,9 @@ class Haproxy(object):
                     changed.append(path)
             except FileNotFoundError:
                 continue
+            except PermissionError:
+                # Another account's file (the watcher runs under its own): the role sets its mode.
+                continue
         return changed
 
     def install(self, candidate):
@@ -165,13 +178,55 @@ class Haproxy(object):
         return True
 
     def reload(self):
-        """Run the reload command; raise ReloadFailed with its output when it fails."""
+        """Run the reload command (or ask the master CLI); raise ReloadFailed with its output
+        when it fails."""
+        if self.master_socket:
+            self._reload_through_master()
+            return
         if not self.reload_command:
             return
         code, output = self._run(self.reload_command)
         if code != 0:
             raise ReloadFailed("%s failed (exit %d): %s"
                                % (" ".join(self.reload_command), code, _one_line(output) or "no message"))
+
+
+    def _master_reloads(self):
+        """(reloads, failed reloads) as the master CLI's ``show proc`` counts them."""
+        try:
+            text = runtime_command(self.master_socket, "show proc", timeout=5.0)
+        except OSError as exc:
+            raise ReloadFailed("HAProxy's master CLI %s does not answer: %s"
+                               % (self.master_socket, exc.strerror or exc)) from None
+        match = _MASTER_LINE.search(text)
+        if not match:
+            raise ReloadFailed("HAProxy's master CLI %s answered 'show proc' with no master line: %s"
+                               % (self.master_socket, _one_line(text) or "nothing"))
+        return int(match.group(1)), int(match.group(2))
+
+    def _reload_through_master(self):
+        reloads, failed = self._master_reloads()
+        try:
+            runtime_command(self.master_socket, "reload", timeout=5.0)
+        except OSError as exc:
+            raise ReloadFailed("reload through HAProxy's master CLI %s failed: %s"
+                               % (self.master_socket, exc.strerror or exc)) from None
+        deadline = time.monotonic() + self.command_timeout
+        while True:
+            try:
+                now_reloads, now_failed = self._master_reloads()
+            except ReloadFailed:
+                # The master answers again once it has re-read its configuration.
+                now_reloads, now_failed = reloads, failed
+            if now_reloads > reloads:
+                if now_failed > failed:
+                    raise ReloadFailed("HAProxy's master could not load the new configuration "
+                                       "(show proc counts a failed reload); the previous workers keep serving")
+                return
+            if time.monotonic() >= deadline:
+                raise ReloadFailed("HAProxy's master CLI %s did not report the reload within %ss"
+                                   % (self.master_socket, self.command_timeout))
+            time.sleep(0.02)
 
 
 class MasterWorker(Haproxy):
@@ -250,6 +305,8 @@ def runtime_command(path, command, timeout=5.0):
         sock.settimeout(timeout)
         sock.connect(path)
         sock.sendall(command.encode("ascii") + b"\n")
+        # The master CLI answers once the request is complete (the admin socket does not mind).
+        sock.shutdown(socket.SHUT_WR)
         chunks = []
         while True:
             chunk = sock.recv(65536)
