@@ -9,8 +9,11 @@ docker run -> answer  `docker run -p 127.0.0.1::8000` of the busybox image, its 
                       HAProxy is answered by the new container (skipped without Docker)
 
 Prints p50/p99/max over --count backends (default 30) and the watcher's resident memory.
+``--reload master-cli`` has the watcher ask HAProxy's master CLI (``haproxy -S``) for each reload,
+as it does on the nodes under its own account, instead of running ``kill -USR2``.
 
     .venv/bin/python bench/discover_latency.py [--count 30] [--api v2|v3] [--debounce 0.2]
+                                               [--reload signal|master-cli]
 """
 
 import argparse
@@ -85,15 +88,19 @@ def main():
     parser.add_argument('--api', choices=['v2', 'v3'], default='v2')
     parser.add_argument('--debounce', type=float, default=0.2, help='the role default is 0.2 s')
     parser.add_argument('--no-docker', action='store_true')
+    parser.add_argument('--reload', choices=['signal', 'master-cli'], default='signal',
+                        help='how the watcher reloads HAProxy (the nodes: master-cli)')
     args = parser.parse_args()
 
     workdir = tempfile.mkdtemp(prefix='bench-discover-')
     etcd = EtcdServer(name='bench-discover', workdir=os.path.join(workdir, 'etcd')).start()
-    haproxy = HaproxyProcess(workdir).start()
+    haproxy = HaproxyProcess(workdir, master_cli=args.reload == 'master-cli').start()
     port = free_port()
     settings = watcher_settings(haproxy, [{'name': 'bench', 'port': port, 'mode': 'http'},
                                           {'name': 'docker', 'port': free_port(), 'mode': 'http'}],
                                 free_port(), debounce=args.debounce, max_delay=max(2.0, args.debounce))
+    if haproxy.master_socket:
+        settings['haproxy']['master_socket'] = haproxy.master_socket
     docker_port = settings['services'][1]['port']
     watcher = WatcherProcess(workdir, settings, etcd.url, args.api).start()
     backends = []
@@ -113,8 +120,8 @@ def main():
             listed.append(server_listed(haproxy, key_id, deadline) - started)
             routed.append(answered_by(port, backend.name, deadline) - started)
             rss.append(watcher.rss_kib())
-        print('docker-discover latency, etcd %s, debounce %.2f s, %d backends (loopback)'
-              % (args.api, args.debounce, args.count))
+        print('docker-discover latency, etcd %s, debounce %.2f s, reload by %s, %d backends (loopback)'
+              % (args.api, args.debounce, args.reload, args.count))
         summary('key -> server in new HAProxy worker', listed)
         summary('key -> first answer through HAProxy', routed)
 

@@ -53,6 +53,8 @@ def benchmarks(quick):
          script('registrator_latency.py', '--containers', '50' if quick else '60'), 1800),
         ('docker_discover: key -> routed and docker run -> answered, and memory',
          script('discover_latency.py', '--count', '30'), 1200),
+        ('docker_discover: the same, reloaded through the master CLI (as on the nodes)',
+         script('discover_latency.py', '--count', '30', '--reload', 'master-cli'), 1200),
         ('docker_discover: failed requests under churn (http, v2)',
          script('discover_churn.py', '--duration', '20' if quick else '60', '--mode', 'http', '--api', 'v2'), 600),
         ('docker_discover: failed requests under churn (tcp, v3)',

@@ -113,6 +113,10 @@ class EtcdBackend(abc.ABC):
         """Renew the etcd v3 lease ``lease``; its new TTL (0 when it has expired)."""
 
     @abc.abstractmethod
+    def lease_keys(self, lease):
+        """The keys attached to the etcd v3 lease ``lease`` (a set), None when it has expired."""
+
+    @abc.abstractmethod
     def revoke(self, lease):
         """Revoke the etcd v3 lease ``lease`` (its keys are deleted)."""
 

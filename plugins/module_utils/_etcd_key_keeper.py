@@ -27,13 +27,14 @@ class EtcdKeyKeeper(object):
 
     Renewing them wakes no watcher. With a backend that has etcd v3 leases
     (``client.supports_leases``) every key is put on one lease and ``keepalive()`` renews the
-    lease with a single request; otherwise (v2) each key is written with the TTL and
-    ``keepalive()`` renews each one with ``refresh=true``. When keys were lost meanwhile (etcd
-    unreachable for longer than the TTL: the lease or the keys expired), ``keepalive()`` writes
-    them again on a fresh lease and returns their names, so the owner can say so.
+    lease with a single request (and a second one listing the lease's keys); otherwise (v2) each
+    key is written with the TTL and ``keepalive()`` renews each one with ``refresh=true``. When
+    keys were lost meanwhile (etcd unreachable for longer than the TTL: the lease or the keys
+    expired; or a key was deleted), ``keepalive()`` writes them again (on a fresh lease when the
+    lease expired) and returns their names, so the owner can say so.
 
-    A v2 key found holding another value, or written again by someone else after it expired,
-    belongs to that writer now: the keeper stops keeping it and leaves it alone, and
+    A key found holding another value (v2), taken off the lease by another writer's put (v3), or
+    written again by someone else after it expired, belongs to that writer now: the keeper stops keeping it and leaves it alone, and
     ``taken_over()`` names it (once), so the owner can say so.
 
     ``put`` writes a key and keeps it; ``keep`` keeps a key that already holds the wanted value
@@ -140,7 +141,7 @@ class EtcdKeyKeeper(object):
             if self.lease_id is not None:
                 remaining = self.client.keep_lease_alive(self.lease_id)
                 if remaining > 0:
-                    return []
+                    return self._restore_detached()
             return self._rewrite_all()
         lost = []
         for key, value in sorted(self._keys.items()):
@@ -159,6 +160,28 @@ class EtcdKeyKeeper(object):
                     continue
                 except EtcdCompareFailed:
                     pass  # written by another owner since it expired
+            del self._keys[key]
+            self._taken.append(key)
+        return lost
+
+    def _restore_detached(self):
+        """v3: a kept key that is no longer on the lease was deleted (write it again, on the lease,
+        only where it is still absent) or written by another writer (leave it to that one)."""
+        attached = self.client.lease_keys(self.lease_id)
+        if attached is None:
+            return self._rewrite_all()
+        lost = []
+        for key, value in sorted(self._keys.items()):
+            if key in attached:
+                continue
+            try:
+                self.client.set_on_lease(key, value, self.lease_id, prev_exist=False)
+                lost.append(key)
+                continue
+            except EtcdLockLost:
+                return self._rewrite_all()
+            except EtcdCompareFailed:
+                pass  # another writer's key now
             del self._keys[key]
             self._taken.append(key)
         return lost

@@ -481,6 +481,9 @@ class V2Backend(EtcdBackend):
     def revoke(self, lease):
         self._no_leases()
 
+    def lease_keys(self, lease):
+        self._no_leases()
+
     # -- cluster ---------------------------------------------------------------
 
     def _get_json(self, path):

@@ -48,6 +48,7 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_v3_gateway
     as_int,
     b64,
     hex_id,
+    unb64,
 )
 from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_v3_watch import V3WatchingGateway
 
@@ -107,6 +108,15 @@ class V3Backend(V3WatchingGateway, EtcdBackend):
         except LeaseNotFound:
             return 0
         return as_int((result.get('result') or result).get('TTL'))
+
+    def lease_keys(self, lease):
+        try:
+            result = self._post('/lease/timetolive', {'ID': str(lease), 'keys': True})
+        except LeaseNotFound:
+            return None
+        if as_int(result.get('TTL'), -1) < 0:
+            return None
+        return set(unb64(key) for key in result.get('keys') or [])
 
     def time_to_live(self, lease):
         """Return ``(remaining, granted)`` seconds; remaining is -1 for an expired lease."""

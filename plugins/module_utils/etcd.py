@@ -559,15 +559,20 @@ class EtcdClient(object):
         """Grant an etcd v3 lease of ``ttl`` seconds; return its id."""
         return self._run(lambda backend: backend.grant(ttl))
 
-    def set_on_lease(self, key, value, lease_id):
-        """Write ``key`` on the etcd v3 lease ``lease_id`` (EtcdLockLost when it expired)."""
+    def set_on_lease(self, key, value, lease_id, prev_exist=None):
+        """Write ``key`` on the etcd v3 lease ``lease_id`` (EtcdLockLost when it expired);
+        ``prev_exist`` as for ``set``."""
         validate_key(key)
         value = to_text_value(value)
-        return self._run(lambda backend: backend.set(key, value, lease=lease_id), key=key)
+        return self._run(lambda backend: backend.set(key, value, prev_exist=prev_exist, lease=lease_id), key=key)
 
     def keep_lease_alive(self, lease_id):
         """Renew the etcd v3 lease ``lease_id``; return its new TTL (0 when it had expired)."""
         return self._run(lambda backend: backend.keepalive(lease_id), retry_sent=True)
+
+    def lease_keys(self, lease_id):
+        """The keys on the etcd v3 lease ``lease_id`` (a set), None when it has expired."""
+        return self._run(lambda backend: backend.lease_keys(lease_id))
 
     def revoke_lease(self, lease_id):
         """Revoke the etcd v3 lease ``lease_id``: every key on it is deleted."""

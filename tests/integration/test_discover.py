@@ -535,7 +535,7 @@ def test_reload_through_the_master_cli(haproxy_with_master_cli, backends, client
     wait_for(lambda: reaches(port, ['one', 'two']), 10, what='backend two')
     assert 'reload-failed' not in watcher.log()
     assert haproxy.reloads() >= 2
-    proc = runtime_command(haproxy.master_socket, 'show proc')
+    proc = wait_for(lambda: runtime_command(haproxy.master_socket, 'show proc'), 10, what='the master CLI')
     assert ' master ' in proc and '[failed: 0]' in proc, proc
 
 

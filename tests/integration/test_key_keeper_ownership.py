@@ -1,6 +1,7 @@
 # -*- coding: utf-8 -*-
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""EtcdKeyKeeper on a real etcd: a key another writer took over is left to it."""
+"""EtcdKeyKeeper on a real etcd: a key another writer took over is left to it; a deleted one is
+written again."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import time
 import pytest
 
 
-@pytest.mark.parametrize('api', ['v2'])
+@pytest.mark.parametrize('api', ['v2', 'v3'])
 def test_keepalive_leaves_a_key_another_writer_now_owns(client, oracle, prefix):
     keeper = client.key_keeper(30)
     mine, theirs = prefix + '/s/web/mine', prefix + '/s/web/theirs'
@@ -39,3 +40,20 @@ def test_keepalive_rewrites_an_expired_key_but_not_over_a_new_owner(client, orac
     assert oracle.get(gone) == 'a:80'
     assert oracle.get(retaken) == 'b:81'
     assert keeper.taken_over() == [retaken]
+
+
+@pytest.mark.parametrize('api', ['v2', 'v3'])
+def test_keepalive_writes_a_deleted_key_again(client, oracle, prefix):
+    # v3: deleting a key leaves its lease alive, so renewing the lease alone would never notice
+    keeper = client.key_keeper(30)
+    deleted, kept = prefix + '/s/echo/deleted', prefix + '/s/echo/kept'
+    keeper.put(deleted, 'a:80')
+    keeper.put(kept, 'a:81')
+    client.delete(deleted)
+    assert keeper.keepalive() == [deleted]
+    assert oracle.get(deleted) == 'a:80'
+    assert oracle.get(kept) == 'a:81'
+    assert keeper.taken_over() == []
+    assert keeper.keepalive() == []
+    keeper.revoke()
+    assert oracle.get(deleted) is None and oracle.get(kept) is None

@@ -195,6 +195,14 @@ class FakeBackend(object):
             s.leases[lease]['expires'] = s.now + s.leases[lease]['ttl']
             return s.leases[lease]['ttl']
 
+    def lease_keys(self, lease):
+        s = self.store
+        with s.lock:
+            s._expire()
+            if lease not in s.leases:
+                return None
+            return set(key for key, entry in s.keys.items() if entry.get('lease') == lease)
+
     def revoke(self, lease):
         s = self.store
         with s.lock:

@@ -145,7 +145,7 @@ class Announcer(DockerEventsDaemon):
     def keepalive(self):
         lost = self.keeper.keepalive()
         if lost:
-            self.log.warning("announced %s again: it had expired", ", ".join(lost))
+            self.log.warning("announced %s again: it had expired or been deleted", ", ".join(lost))
         for key in self.keeper.taken_over():
             self.log.warning("left %s alone: another writer holds it now (announced again when container %s"
                              " starts)", key, self.container)

@@ -205,7 +205,16 @@ class Haproxy(object):
         return int(match.group(1)), int(match.group(2))
 
     def _reload_through_master(self):
-        reloads, failed = self._master_reloads()
+        # The master refuses connections for a moment while it re-executes itself (an earlier reload).
+        deadline = time.monotonic() + min(5.0, self.command_timeout)
+        while True:
+            try:
+                reloads, failed = self._master_reloads()
+                break
+            except ReloadFailed:
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.05)
         try:
             runtime_command(self.master_socket, "reload", timeout=5.0)
         except OSError as exc:
