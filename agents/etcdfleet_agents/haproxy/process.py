@@ -190,7 +190,6 @@ class Haproxy(object):
             raise ReloadFailed("%s failed (exit %d): %s"
                                % (" ".join(self.reload_command), code, _one_line(output) or "no message"))
 
-
     def _master_reloads(self):
         """(reloads, failed reloads) as the master CLI's ``show proc`` counts them."""
         try:
