@@ -109,20 +109,22 @@ class V3Backend(V3WatchingGateway, EtcdBackend):
             return 0
         return as_int((result.get('result') or result).get('TTL'))
 
-    def lease_keys(self, lease):
+    def _time_to_live(self, lease, keys=False):
+        """The gateway's answer about ``lease`` (with its keys when asked), None when it has expired."""
         try:
-            result = self._post('/lease/timetolive', {'ID': str(lease), 'keys': True})
+            result = self._post('/lease/timetolive', dict({'ID': str(lease)}, **({'keys': True} if keys else {})))
         except LeaseNotFound:
             return None
-        if as_int(result.get('TTL'), -1) < 0:
-            return None
-        return set(unb64(key) for key in result.get('keys') or [])
+        return result if as_int(result.get('TTL'), -1) >= 0 else None
+
+    def lease_keys(self, lease):
+        result = self._time_to_live(lease, keys=True)
+        return None if result is None else set(unb64(key) for key in result.get('keys') or [])
 
     def time_to_live(self, lease):
         """Return ``(remaining, granted)`` seconds; remaining is -1 for an expired lease."""
-        try:
-            result = self._post('/lease/timetolive', {'ID': str(lease)})
-        except LeaseNotFound:
+        result = self._time_to_live(lease)
+        if result is None:
             return -1, 0
         return as_int(result.get('TTL'), -1), as_int(result.get('grantedTTL'))
 

@@ -190,13 +190,19 @@ class Haproxy(object):
             raise ReloadFailed("%s failed (exit %d): %s"
                                % (" ".join(self.reload_command), code, _one_line(output) or "no message"))
 
-    def _master_reloads(self):
-        """(reloads, failed reloads) as the master CLI's ``show proc`` counts them."""
-        try:
-            text = runtime_command(self.master_socket, "show proc", timeout=5.0)
-        except OSError as exc:
-            raise ReloadFailed("HAProxy's master CLI %s does not answer: %s"
-                               % (self.master_socket, exc.strerror or exc)) from None
+    def _master_reloads(self, deadline):
+        """(reloads, failed reloads) as the master CLI's ``show proc`` counts them, asking again
+        until ``deadline`` while the master does not answer (it refuses connections for a moment
+        while it re-executes itself for a reload)."""
+        while True:
+            try:
+                text = runtime_command(self.master_socket, "show proc", timeout=5.0)
+                break
+            except OSError as exc:
+                if time.monotonic() >= deadline:
+                    raise ReloadFailed("HAProxy's master CLI %s does not answer: %s"
+                                       % (self.master_socket, exc.strerror or exc)) from None
+                time.sleep(0.02)
         match = _MASTER_LINE.search(text)
         if not match:
             raise ReloadFailed("HAProxy's master CLI %s answered 'show proc' with no master line: %s"
@@ -204,16 +210,7 @@ class Haproxy(object):
         return int(match.group(1)), int(match.group(2))
 
     def _reload_through_master(self):
-        # The master refuses connections for a moment while it re-executes itself (an earlier reload).
-        deadline = time.monotonic() + min(5.0, self.command_timeout)
-        while True:
-            try:
-                reloads, failed = self._master_reloads()
-                break
-            except ReloadFailed:
-                if time.monotonic() >= deadline:
-                    raise
-                time.sleep(0.05)
+        reloads, failed = self._master_reloads(time.monotonic() + min(5.0, self.command_timeout))
         try:
             runtime_command(self.master_socket, "reload", timeout=5.0)
         except OSError as exc:
@@ -221,11 +218,7 @@ class Haproxy(object):
                                % (self.master_socket, exc.strerror or exc)) from None
         deadline = time.monotonic() + self.command_timeout
         while True:
-            try:
-                now_reloads, now_failed = self._master_reloads()
-            except ReloadFailed:
-                # The master answers again once it has re-read its configuration.
-                now_reloads, now_failed = reloads, failed
+            now_reloads, now_failed = self._master_reloads(deadline)
             if now_reloads > reloads:
                 if now_failed > failed:
                     raise ReloadFailed("HAProxy's master could not load the new configuration "
