@@ -102,7 +102,7 @@ molecule: images
 	done; exit $$rc
 
 # The default scenario (every story) with the etcd v3 API; not part of `make test`, whose etcd
-# scenario runs the workflow, verify and a failover on v3.
+# scenario runs the workflow, a node drained, removed and added again, and verify on v3.
 molecule-v3: images
 	ETCDFLEET_ETCD_API=v3 $(BIN)/molecule test -s default
 

@@ -23,6 +23,7 @@ class FakeSystemd(object):
         self.fail_start = set()
         self.fail_stop = set()  # units whose main process exits non-zero when stopped
         self.start_delay = 0.0  # seconds a start takes (the previous state is reported meanwhile)
+        self.stop_delay = 0.0  # seconds a stop takes (the unit runs, deactivating, meanwhile)
         self.lock = threading.Lock()
 
     def local_units(self):
@@ -77,8 +78,16 @@ class FakeSystemd(object):
                 self.stop_waited[name] = block
                 if name in self.fail_stop and self.active.get(name):
                     self.active[name] = 'failed'
-                else:
+                elif self.stop_delay and self.active.get(name) not in (None, 'failed', 'stopping'):
+                    self.active[name] = 'stopping'
+                    threading.Timer(self.stop_delay, self._stopped, (name,)).start()
+                elif self.active.get(name) != 'stopping':
                     self.active.pop(name, None)
+
+    def _stopped(self, name):
+        with self.lock:
+            if self.active.get(name) == 'stopping':
+                del self.active[name]
 
     def reset_failed(self, names):
         pass
@@ -91,6 +100,8 @@ class FakeSystemd(object):
                 pid = self.active.get(name)
                 if pid == 'failed':
                     result[name] = (load, 'failed', 'failed', '0')
+                elif pid == 'stopping':
+                    result[name] = (load, 'deactivating', 'stop-sigterm', '0')
                 elif pid:
                     result[name] = (load, 'active', 'running', str(pid))
                 else:

@@ -227,6 +227,14 @@ class FlannelStore(object):
             return None
         return parse_lease(lease.subnet, value)._replace(ttl=ttl)
 
+    def release(self, public_ip):
+        """Delete the leases carrying ``public_ip`` (a host leaving the network); the subnets freed."""
+        freed = []
+        for lease in self.leases().of_host(public_ip):
+            self._delete_quietly(lease)
+            freed.append(lease.subnet)
+        return freed
+
     def _delete_quietly(self, lease):
         try:
             self.client.delete(self.lease_key(lease.subnet), prev_value=lease.value)

@@ -25,7 +25,7 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils.units import (
 )
 
 __all__ = [
-    'ENGINE_VERSION', 'FLEET_COMPAT_VERSION', 'SHORT_ID_LEN',
+    'DRAINED_METADATA', 'RUNNING_STATES', 'ENGINE_VERSION', 'FLEET_COMPAT_VERSION', 'SHORT_ID_LEN',
     'STATE_INACTIVE', 'STATE_LOADED', 'STATE_LAUNCHED', 'DESIRED_STATES',
     'RegistryFormatError', 'FleetStateError',
     'Machine', 'JobObjectValue', 'UnitStateRecord', 'EngineLeaseHolder',
@@ -49,6 +49,13 @@ DESIRED_STATES = (STATE_INACTIVE, STATE_LOADED, STATE_LAUNCHED)
 
 # Machine IDs are shown by their first 8 characters (fleetctl's short ID).
 SHORT_ID_LEN = 8
+# The metadata that marks a machine drained (``drained=true``): set at run time under
+# ``machines/<id>/metadata/drained`` and published by the machine's agent in its object, where
+# fleetctl 1.0 shows it with the rest of the metadata. The engine places no unit there and moves
+# the units it placed there away; global units stay.
+DRAINED_METADATA = 'drained'
+# systemd active states in which a unit still runs on its machine (or is starting or stopping)
+RUNNING_STATES = ('active', 'activating', 'deactivating', 'reloading')
 
 
 def short_id(machine_id):
@@ -198,6 +205,11 @@ class Machine:
     def matches_id(self, value):
         """Full ID or the 8-character short ID (as fleet accepts in MachineID)."""
         return value == self.id or value == self.short_id
+
+    @property
+    def drained(self):
+        """Whether the machine takes no placed unit (metadata ``drained=true``)."""
+        return (self.metadata or {}).get(DRAINED_METADATA) == 'true'
 
 
 def encode_machine(machine):

@@ -90,13 +90,15 @@ class Snapshot(object):
     ``machines``: ``{id: Machine}``; ``jobs``: ``{name: RegistryJob}``;
     ``contents``: ``{hash: UnitFile}`` (unparseable ones left out and listed
     in ``errors``); ``states``: ``{unit: {machine_id: UnitStateRecord}}``;
-    ``engine_leader``: the machine ID holding the engine's leadership, or ``None``;
+    ``machine_metadata``: ``{id: {key: value}}``, the metadata set at run time (already merged
+    into ``machines``); ``engine_leader``: the machine ID holding the engine's leadership, or ``None``;
     ``revision``: where to watch from (``revision + 1``).
     """
 
     def __init__(self, revision=None):
         self.revision = revision
         self.machines = {}
+        self.machine_metadata = {}
         self.jobs = {}
         self.contents = {}
         self.content_index = {}

@@ -121,6 +121,7 @@ class FleetStore(object):
                 snap.errors.append('machine %s: %s' % (mid, exc))
                 continue
             snap.machines[machine.id] = machine
+        snap.machine_metadata = machine_meta
         for name, job in list(snap.jobs.items()):
             if job.unit_hash:
                 job.unit = snap.contents.get(job.unit_hash)
@@ -449,6 +450,24 @@ class FleetStore(object):
             self.client.set(key, value, ttl=ttl)
             return True
         return False
+
+    def set_machine_metadata(self, machine_id, key, value):
+        """Set (``value`` a string) or remove (``None``) the run-time metadata ``key`` of a
+        machine (``machines/<id>/metadata/<key>``, kept without TTL); whether it changed."""
+        path = '%s/%s' % (self.keys.machine_metadata_dir(machine_id), key)
+        if value is None:
+            try:
+                self.client.delete(path)
+            except EtcdKeyNotFound:
+                return False
+            return True
+        try:
+            if self.client.get(path).value == value:
+                return False
+        except EtcdKeyNotFound:
+            pass
+        self.client.set(path, value)
+        return True
 
     def remove_machine(self, machine_id):
         try:

@@ -177,6 +177,17 @@ def test_restart_keeps_the_subnet(stores, oracle):
     assert after.renew(again).value == again.value
 
 
+def test_release_gives_back_only_this_hosts_subnet(stores, oracle):
+    store = stores()
+    store.write_config(VXLAN)
+    other = stores().acquire('192.0.2.50', 'vxlan', mac(50), random.Random(2))
+    mine = store.acquire('192.0.2.2', 'vxlan', mac(1), random.Random(3))
+    assert store.release('192.0.2.2') == [mine.subnet]
+    assert oracle.get(store.lease_key(mine.subnet)) is None
+    assert oracle.get(store.lease_key(other.subnet)) == other.value
+    assert store.release('192.0.2.2') == []
+
+
 def test_deleted_lease_is_lost_and_a_new_one_is_taken(stores, oracle):
     store = stores()
     store.write_config(VXLAN)

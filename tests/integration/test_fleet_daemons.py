@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 
 import pytest
@@ -127,6 +129,55 @@ def test_failover_after_a_machine_dies_and_no_duplicate_when_it_returns(cluster)
     assert wait_until(lambda: 'web.service' not in victim.running())
     assert len(where(nodes, 'web.service')) == 1
     assert launched(store, 'web.service')
+
+
+def test_drain_moves_units_one_copy_at_a_time_and_uncordon_takes_units_again(cluster):
+    store, nodes = cluster
+    for node in nodes:
+        node.systemd.stop_delay = 1.0    # a unit takes a second to stop, running meanwhile
+    kappas = ['kappa-test@1.service', 'kappa-test@2.service']
+    for name in kappas:
+        store.create_unit(name, KAPPA, target_state='launched')
+    store.create_unit('main.service', SLEEP, target_state='launched')
+    store.create_unit('side.service', SLEEP + '[X-Fleet]\nMachineOf=main.service\n', target_state='launched')
+    store.create_unit('everywhere.service', SLEEP + '[X-Fleet]\nGlobal=true\n', target_state='launched')
+    placed = kappas + ['main.service', 'side.service']
+    assert launched(store, *placed)
+    assert wait_until(lambda: all('everywhere.service' in n.running() for n in nodes))
+    victim = where(nodes, 'main.service')[0]
+    others = [n for n in nodes if n is not victim]
+    twice, sampling = set(), threading.Event()
+
+    def sample():
+        while not sampling.is_set():
+            twice.update(name for name in placed if len(where(nodes, name)) > 1)
+            time.sleep(0.005)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    try:
+        assert store.set_machine_metadata(victim.machine_id, 'drained', 'true')
+        assert not store.set_machine_metadata(victim.machine_id, 'drained', 'true')
+        assert wait_until(lambda: victim.running() == ['everywhere.service']
+                          and all(len(where(others, name)) == 1 for name in placed))
+        assert launched(store, *placed)
+    finally:
+        sampling.set()
+        sampler.join()
+    assert not twice, 'ran on two machines at once: %s' % sorted(twice)
+    assert where(nodes, 'main.service') == where(nodes, 'side.service')
+    assert where(nodes, kappas[0]) != where(nodes, kappas[1])
+    # the mark is in the machine's object, where fleetctl 1.0 reads the metadata
+    raw = store.client.get(store.keys.machine_object_key(victim.machine_id)).value
+    assert json.loads(raw)['Metadata']['drained'] == 'true'
+    # nothing new goes there: the third instance has nowhere to go, and says why
+    store.create_unit('kappa-test@3.service', KAPPA, target_state='launched')
+    assert wait_until(lambda: 'drained' in store.snapshot().jobs['kappa-test@3.service'].reason)
+    assert store.set_machine_metadata(victim.machine_id, 'drained', None)
+    assert launched(store, 'kappa-test@3.service')
+    assert where(nodes, 'kappa-test@3.service') == [victim]
+    assert wait_until(lambda: 'drained' not in json.loads(
+        store.client.get(store.keys.machine_object_key(victim.machine_id)).value)['Metadata'])
 
 
 def test_agent_restart_keeps_units_running(cluster):

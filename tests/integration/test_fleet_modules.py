@@ -154,3 +154,41 @@ def test_start_after_a_stop_that_failed_waits_for_the_new_start(runner, defaults
     assert res['stopped']['units'][0]['active_state'] == 'failed', res['stopped']['units']
     assert res['again'].get('failed') is not True, res['again'].get('msg')
     assert res['again']['changed'] is True and res['again']['active_state'] == 'active'
+
+
+MACHINE = 'etcdfleet.cluster.fleet_machine'
+
+
+def test_fleet_machine_drains_and_takes_back(runner, defaults, nodes, fleet_prefix, store):
+    res = runner.run([
+        task('one', UNIT, name='kappa-test@1.service', content=KAPPA, wait=True, prefix=fleet_prefix),
+        task('two', UNIT, name='kappa-test@2.service', content=KAPPA, wait=True, prefix=fleet_prefix),
+    ], defaults=defaults)
+    victim = res['one']['machine_id']
+    res = runner.run([
+        task('bad', MACHINE, ignore_errors=True, machine='1.2.3.4;reboot', drained=True, prefix=fleet_prefix),
+        task('unknown', MACHINE, ignore_errors=True, machine='10.255.0.1', drained=True, prefix=fleet_prefix),
+        dict(task('check', MACHINE, machine=victim[:8], drained=True, prefix=fleet_prefix), check_mode=True,
+             diff=True),
+        task('drain', MACHINE, machine=victim, drained=True, wait_timeout=30, prefix=fleet_prefix),
+        task('again', MACHINE, machine=victim, drained=True, prefix=fleet_prefix),
+        task('info', INFO, prefix=fleet_prefix),
+        task('back', MACHINE, machine=victim, drained=False, prefix=fleet_prefix),
+        task('back again', MACHINE, machine=victim, drained=False, prefix=fleet_prefix),
+    ], defaults=defaults)
+    assert res['bad']['failed'] and "'1.2.3.4;reboot' is neither a machine ID nor an IP address" in res['bad']['msg']
+    assert res['unknown']['failed'] and "'10.255.0.1' is not registered" in res['unknown']['msg']
+    no_traceback(res['bad'])
+    assert res['check']['changed'] and res['check']['diff']['after'] == 'drained: true\n'
+    drain = res['drain']
+    assert drain['changed'] and drain['machine'] == victim
+    # kappa-test@1 conflicts with the instance on the only other machine: it stops and waits there
+    assert drain['moved'] == []
+    assert [u['name'] for u in drain['unplaced']] == ['kappa-test@1.service']
+    assert 'drained' in drain['unplaced'][0]['reason'] and 'Conflicts' in drain['unplaced'][0]['reason']
+    assert not res['again']['changed']
+    machines = {m['id']: m for m in res['info']['machines']}
+    assert machines[victim]['metadata'].get('drained') == 'true'
+    assert res['back']['changed'] and not res['back again']['changed']
+    assert wait_until(lambda: store.snapshot().current_state('kappa-test@1.service') == 'launched')
+    assert store.snapshot().jobs['kappa-test@1.service'].target == victim

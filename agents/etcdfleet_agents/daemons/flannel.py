@@ -93,6 +93,9 @@ def add_arguments(parser):
                              "the lease has expired meanwhile (default %s)" % STATE_PATH)
     parser.add_argument("--lease-ttl", type=lease_ttl_arg, default=LEASE_TTL,
                         help="seconds a lease lives without renewal (default %d)" % LEASE_TTL)
+    parser.add_argument("--release", action="store_true",
+                        help="with the service stopped: give this host's subnet back (delete its lease) "
+                             "and exit, for a host leaving the network")
     return parser
 
 
@@ -135,6 +138,8 @@ class Flannel(Daemon):
 
     def __init__(self, args=None, environ=None, client=None, netlink=None, iptables=None):
         super(Flannel, self).__init__(args=args, environ=environ)
+        if getattr(self.args, "release", False):
+            self.args.once = True
         self.client = client if client is not None else client_from_environ(self.environ)
         self.store = FlannelStore(self.client, args.prefix)
         self.public_ip = args.public_ip or detect_advertise_ip(self.client.endpoints)
@@ -323,6 +328,11 @@ class Flannel(Daemon):
 
     # -- Daemon interface ----------------------------------------------------------------------
     def run_once(self):
+        if self.args.release:
+            freed = self.store.release(self.public_ip)
+            self.log.info("released %s", ", ".join(str(s) for s in freed) if freed else "nothing: no lease of %s"
+                          % self.public_ip)
+            return
         self.config = self.read_config()
         if self.config is None:
             raise SettingsError("no network config at %s" % self.store.config_key)

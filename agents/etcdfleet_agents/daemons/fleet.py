@@ -39,6 +39,7 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_registry i
     STATE_LAUNCHED,
     Machine,
     encode_machine,
+    merge_metadata,
     parse_metadata,
     short_id,
 )
@@ -117,7 +118,8 @@ class FleetDaemon(runtime.Daemon):
         self.keys = self.store.keys
         machine_id = args.machine_id or read_machine_id(args.machine_id_file)
         ip = args.public_ip or detect_ip(self.store.client.endpoints)
-        self.machine = Machine(id=machine_id, ip=ip, metadata=parse_metadata(args.metadata, strict=True))
+        self.static_metadata = parse_metadata(args.metadata, strict=True)
+        self.machine = Machine(id=machine_id, ip=ip, metadata=self.static_metadata)
         self.machine_value = encode_machine(self.machine)
         self.ttl = int(args.machine_ttl)
         self.heartbeat_interval = args.heartbeat_interval or max(0.25, self.ttl / 4.0)
@@ -221,10 +223,24 @@ class FleetDaemon(runtime.Daemon):
         if self.agent is None:
             return
         snap = snap or self.store.snapshot()
-        if self.machine.id not in snap.machines and not self.stopping.is_set():
+        republish = self.follow_metadata(snap)
+        if (republish or self.machine.id not in snap.machines) and not self.stopping.is_set():
             self.register()
         if self.agent.reconcile(snap):
             self.report_now.set()
+
+    def follow_metadata(self, snap):
+        """Take in the metadata set for this machine at run time (``drained`` among them) so
+        that its object, which fleetctl 1.0 reads, shows them; whether they changed."""
+        metadata = merge_metadata(self.static_metadata, snap.machine_metadata.get(self.machine.id))
+        if metadata == dict(self.machine.metadata):
+            return False
+        machine = Machine(id=self.machine.id, ip=self.machine.ip, metadata=metadata)
+        self.machine, self.machine_value = machine, encode_machine(machine)
+        if self.agent is not None:
+            self.agent.machine = machine
+        self.log.info('machine %s metadata now %s', short_id(machine.id), metadata or '-')
+        return True
 
     def run_once(self):
         if self.args.drain:
@@ -421,7 +437,8 @@ class FleetDaemon(runtime.Daemon):
 
     def _engine_loop(self):
         while not self.stopping.is_set():
-            self.engine_wake.wait(min(1.0, self.args.reconcile_interval) if self.engine.in_grace()
+            self.engine_wake.wait(min(1.0, self.args.reconcile_interval)
+                                  if self.engine.in_grace() or self.engine.holding()
                                   else self.args.reconcile_interval)
             if self.stopping.is_set():
                 break

@@ -101,6 +101,9 @@ def add_arguments(parser, environ=None):
                         default=_env_flag(environ, "DEREGISTER_ON_STOP"),
                         help="delete this node's keys when the agent stops cleanly (default: leave "
                              "them to expire after the TTL)")
+    parser.add_argument("--deregister-host", action="store_true",
+                        help="with the service stopped: delete every key of this host (its hostname in "
+                             "the key) and exit, for a node leaving the cluster")
     parser.add_argument("--docker-url", default=_env(environ, "DOCKER_URL"),
                         help="Docker engine (default DOCKER_HOST or unix:///var/run/docker.sock)")
     return parser
@@ -118,6 +121,8 @@ class Registrator(DockerEventsDaemon):
         if args is None:
             args = add_arguments(argparse.ArgumentParser(), self.environ).parse_args([])
             self.args = args
+        if getattr(args, "deregister_host", False):
+            args.once = True
         self.store = store if store is not None else open_store(self.environ)
         self.prefix = args.prefix
         self.hostname = args.hostname or socket.gethostname()
@@ -282,7 +287,21 @@ class Registrator(DockerEventsDaemon):
 
     # -- Daemon interface -------------------------------------------------------------------------
     def run_once(self):
+        if self.args.deregister_host:
+            return self.deregister_host()
         self.resync("once")
+
+    def deregister_host(self):
+        """Delete every key of this host, as a resync finding no container would (Docker is
+        not asked)."""
+        existing = self._read_prefix()
+        plan = plan_sync([], [(k, n.value) for k, n in existing.items()], self.hostname, self.prefix,
+                         style=self.style)
+        for key in plan.delete:
+            self.store.delete(key)
+            self.log.info("deregistered %s (host %s leaves)", key, self.hostname)
+        if not plan.delete:
+            self.log.info("no key of host %s to deregister", self.hostname)
 
     def serve(self):
         self.start_events()

@@ -9,6 +9,8 @@ out: unschedules units whose machine is gone or whose rules no longer hold
 of ``target``; each kind of write goes out in batches), records why a unit cannot be placed (``job/<unit>/reason``),
 forgets the unit states of vanished machines and collects unit contents no job
 refers to any more, and job keys left without their job (``job/<unit>/*`` without ``object``).
+A unit that leaves a live machine (drained, or its rules no longer hold there) is placed again
+only once that machine reports it stopped: a move is a stop then a start, never two copies.
 
 An etcd outage is not a machine failure. Every machine's registration (a key with a short TTL)
 can expire while etcd is away, and machines register again one by one when it is back; the
@@ -26,7 +28,7 @@ then went, fails over at once, as before.
 import logging
 import time
 
-from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_registry import Machine, short_id
+from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_registry import RUNNING_STATES, Machine, short_id
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.units import short_hash
 
 from etcdfleet_agents.scheduling.placement import PENDING_SUMMARY, placement_inputs, plan
@@ -53,6 +55,7 @@ class Engine(object):
         self._known = {}
         self._confirmed = set()
         self._presumed_logged = frozenset()
+        self._holding = {}
 
     # -- etcd outages ----------------------------------------------------------------------
 
@@ -119,6 +122,7 @@ class Engine(object):
         held = set(m.unit for m in result.unschedule if m.machine_id in presumed)
         unschedule = [m for m in result.unschedule if m.unit not in held]
         schedule = [m for m in result.schedule if m.unit not in held and m.machine_id not in presumed]
+        schedule = self._hold_running(snap, schedule)
         if unschedule:
             removed = self.store.unschedule_many((m.unit, m.machine_id) for m in unschedule)
             for move in unschedule:
@@ -161,6 +165,32 @@ class Engine(object):
         writes += self._collect(snap)
         writes += self._collect_orphans(snap)
         return writes
+
+    def _hold_running(self, snap, schedule):
+        """Leave out the placements of units still running on another live machine.
+
+        A unit moved off a machine that is alive (drained, or its rules no longer hold there)
+        stops there first: it is placed again once that machine reports it stopped, so it
+        never runs twice. A machine that is gone holds nothing."""
+        holding = {}
+        kept = []
+        for move in schedule:
+            where = [mid for mid, record in snap.states.get(move.unit, {}).items()
+                     if mid != move.machine_id and mid in snap.machines
+                     and record.active_state in RUNNING_STATES]
+            if where:
+                holding[move.unit] = where[0]
+            else:
+                kept.append(move)
+        for name in sorted(set(holding) - set(self._holding)):
+            self.log.info('%s waits until it has stopped on %s', name, short_id(holding[name]))
+        self._holding = holding
+        return kept
+
+    def holding(self):
+        """Whether a placement waits for a unit to stop elsewhere (the daemon then has the
+        engine reconcile every second: unit states do not wake it)."""
+        return bool(self._holding)
 
     def _forget_vanished(self, snap, machines):
         """Drop the states reported by machines that are no longer registered (nor presumed alive)."""

@@ -8,7 +8,8 @@ now and its [X-Fleet] rules, this module decides
   satisfies every rule, ties broken by machine ID), or why none can take it,
   machine by machine;
 * which placed units must leave their machine (machine gone, unit stopped
-  being wanted, rules no longer hold);
+  being wanted, rules no longer hold, machine drained: a drained machine takes
+  no placed unit, while global units stay on it);
 * which global units a machine runs;
 * the engine's whole reconcile plan, deterministically.
 
@@ -263,6 +264,8 @@ def _exclusions(job, view, placements):
     mid = machine.id
     opts = job.options
     found = []
+    if machine.drained and not opts.is_global:
+        found.append(Exclusion(mid, 'Drained', 'machine %s is drained' % short_id(mid)))
     if opts.machine_id is not None and not machine.matches_id(opts.machine_id):
         found.append(Exclusion(mid, 'MachineID', '%s %s is not this machine'
                                % (opts.label('MachineID'), opts.machine_id)))

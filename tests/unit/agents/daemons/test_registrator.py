@@ -120,6 +120,27 @@ def test_start_stop_die_destroy(store, docker):
     assert store.values() == {}
 
 
+def test_deregister_host_deletes_this_hosts_keys_only_and_asks_no_docker(store, docker):
+    agent = make_agent(store, docker)
+    cid = docker.add('web1', ports=[('80/tcp', 32768)])
+    agent.handle_container(cid, 'start')
+    client = store.client()
+    client.set('/services/nginx/node-2:web1:80', '10.0.0.6:32768')
+    client.set('/services/echo/announced', '10.0.0.5:8000')  # not registrator-style: never ours to remove
+    leaving = make_agent(store, NoDocker(), '--deregister-host')
+    assert leaving.args.once
+    leaving.run_once()
+    assert store.values() == {'/services/nginx/node-2:web1:80': '10.0.0.6:32768',
+                              '/services/echo/announced': '10.0.0.5:8000'}
+
+
+class NoDocker(object):
+    """A Docker API that must not be asked anything."""
+
+    def __getattr__(self, name):
+        raise AssertionError('Docker asked for %s' % name)
+
+
 def test_naming_rules_through_the_agent(store, docker):
     agent = make_agent(store, docker)
     cids = [

@@ -339,6 +339,27 @@ def test_unfit_units_reasons():
     assert 'MachineMetadata region=east not matched (machine has region=west)' in moves['east.service'].reason
 
 
+def test_a_drained_machine_keeps_only_its_global_units():
+    drained = Machine(M1.id, M1.ip, {'drained': 'true'})
+    machines = [drained, M2, M3]
+    jobs = [kappa(1, M1.id, established=True), kappa(2, M2.id, established=True),
+            job('main.service', machine=M1.id), job('side.service', 'MachineOf=main.service', machine=M1.id),
+            job('monitor.service', 'Global=true')]
+    result = P.plan(machines, jobs)
+    moves = {m.unit: m for m in result.unschedule}
+    assert sorted(moves) == ['kappa-test@1.service', 'main.service', 'side.service']
+    assert 'machine 7aa2819a is drained' in moves['main.service'].reason
+    # Conflicts and MachineOf still hold where they go
+    assert result.placements['kappa-test@1.service'] == M3.id
+    assert result.placements['main.service'] == result.placements['side.service'] != M1.id
+    assert 'monitor.service' in P.desired_units(M1.id, machines, jobs)
+    # nothing new is placed there, and the reason says why
+    d = P.decide(job('new.service', 'MachineID=%s' % M1.id[:8]), machines, jobs)
+    assert not d.placed and d.reason_texts()[M1.id] == ['machine 7aa2819a is drained']
+    # any other value of the metadata is no mark
+    assert not Machine(M1.id, M1.ip, {'drained': 'no'}).drained
+
+
 def test_duplicate_after_partition_keeps_the_running_unit():
     # after a partition heals two instances that conflict share a machine:
     # the one reported running stays, the other moves

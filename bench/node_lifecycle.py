@@ -1,0 +1,100 @@
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A node's day-2 operations on the lab, timed, with the requests they cost.
+
+On the lab made by ``make cluster`` (3 nodes, the demo kappa-test@1..3 behind HAProxy on port 8000),
+while a client on the first node asks the demo through its HAProxy every 50 ms (15 s timeout,
+``curl`` in a loop on the node, each answer logged with its time), this runs, on the last node:
+
+1. ``playbooks/drain_node.yml`` (its units move; kappa-test has nowhere to go and waits);
+2. the same with ``fleet_drained=false`` (taken back: the waiting instance runs there again);
+3. ``playbooks/remove_node.yml`` with ``etcd_remove_force=true`` (3 -> 2 members);
+4. ``playbooks/site.yml`` (the node added again: 2 -> 3 members).
+
+For each it prints the playbook's wall time, the requests made meanwhile and how many failed
+(no 2xx within 15 s), and for the drain the gap of each unit it moved (as the playbook reports it).
+
+    .venv/bin/python bench/node_lifecycle.py --prefix etcdfleet-core
+"""
+
+import os
+import re
+import subprocess
+import sys
+import time
+
+from fleet_lab import ROOT, docker, nodes, parser
+
+CLIENT = r'''
+rm -f /tmp/bench-client.stop /tmp/bench-client.log
+while [ ! -e /tmp/bench-client.stop ]; do
+  t=$(date +%s.%N)
+  if curl -fsS -o /dev/null --max-time 15 http://127.0.0.1:8000/; then r=ok; else r=failed; fi
+  echo "$t $r"
+  sleep 0.05
+done > /tmp/bench-client.log
+'''
+
+
+def playbook(inventory, name, *extra):
+    env = dict(os.environ, ANSIBLE_NOCOLOR='1')
+    argv = [os.path.join(os.path.dirname(sys.executable), 'ansible-playbook'), '-i', inventory,
+            os.path.join(ROOT, 'playbooks', name)] + list(extra)
+    start = time.time()
+    proc = subprocess.run(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          universal_newlines=True, check=False)
+    end = time.time()
+    if proc.returncode != 0:
+        sys.stdout.write(proc.stdout[-4000:])
+        raise SystemExit('%s failed (exit %d)' % (name, proc.returncode))
+    return start, end, proc.stdout
+
+
+def answers(node):
+    text = docker('exec', node, 'cat', '/tmp/bench-client.log')
+    out = []
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) == 2:
+            out.append((float(parts[0]), parts[1]))
+    return out
+
+
+def main():
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument('--inventory', default=os.path.join(ROOT, '.lab', 'inventory.yml'))
+    args = p.parse_args()
+    names = nodes(args.prefix)
+    client, victim = names[0], names[-1]
+    host = re.sub(r'^.*?-(core-\d+)$', r'\1', victim)
+    docker('exec', '-d', client, 'bash', '-c', CLIENT)
+    time.sleep(1)
+    steps = [
+        ('drain', 'drain_node.yml', ['-e', 'node=' + host]),
+        ('take back', 'drain_node.yml', ['-e', 'node=' + host, '-e', 'fleet_drained=false']),
+        ('remove (3 -> 2 members)', 'remove_node.yml', ['-e', 'node=' + host, '-e', 'etcd_remove_force=true']),
+        ('add again (site.yml, 2 -> 3 members)', 'site.yml', []),
+    ]
+    results = []
+    gaps = []
+    try:
+        for title, name, extra in steps:
+            start, end, output = playbook(args.inventory, name, *extra)
+            results.append((title, start, end))
+            gaps.extend(re.findall(r'(\S+\.service) moved to (\w+), down ([0-9.]+) s', output))
+            time.sleep(2)
+    finally:
+        docker('exec', client, 'touch', '/tmp/bench-client.stop', check=False)
+        time.sleep(1)
+    log = answers(client)
+    print('client on %s through its HAProxy, operations on %s (%s)' % (client, victim, host))
+    print('%-40s %8s %9s %7s' % ('operation', 'seconds', 'requests', 'failed'))
+    for title, start, end in results:
+        during = [r for t, r in log if start <= t <= end]
+        print('%-40s %8.1f %9d %7d' % (title, end - start, len(during), during.count('failed')))
+    print('%-40s %8s %9d %7d' % ('whole run', '', len(log), sum(1 for entry in log if entry[1] == 'failed')))
+    for unit, machine, gap in gaps:
+        print('moved by the drain: %s to %s, down %s s' % (unit, machine, gap))
+
+
+if __name__ == '__main__':
+    main()
