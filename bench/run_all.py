@@ -73,8 +73,8 @@ LAB_BENCHMARKS = [
      '-> units moved or restarted (300 units)', 'fleet_etcd_outages.py', 1800),
     ('flannel: lease -> route on the other nodes, overlay throughput against the nodes\' own, daemon memory',
      'flannel_overlay.py', 900),
-    ('day-2: a node drained, taken back, removed and added again -> time and failed requests',
-     'node_lifecycle.py', 1200),
+    ('day-2: a node drained, taken back, removed and added again, 3 -> 5 -> 3 nodes -> time and failed requests',
+     'node_lifecycle.py', 1800),
 ]
 
 
