@@ -111,14 +111,12 @@ def main():
             before = main_pids(names)
             added = ['core-%02d' % i for i in range(len(names) + 1, count + 1)]
             title = 'add %s (site.yml, %d -> %d)' % (', '.join(added), len(names), count)
-            start, end, _ = playbook(args.inventory, 'site.yml')
-            results.append((title, start, end))
+            results.append((title,) + playbook(args.inventory, 'site.yml')[:2])
             after = main_pids(names)
             restarted = sorted('%s %s' % key for key in before if before[key] != after[key])
             for i, node in enumerate(reversed(added)):
                 title = 'remove %s (%d -> %d)' % (node, count - i, count - i - 1)
-                start, end, _ = playbook(args.inventory, 'remove_node.yml', '-e', 'node=' + node)
-                results.append((title, start, end))
+                results.append((title,) + playbook(args.inventory, 'remove_node.yml', '-e', 'node=' + node)[:2])
             playbook(args.inventory, 'lab.yml', '-e', 'lab_node_count=%d' % len(names))
             for host in added:
                 container = re.sub(r'core-\d+$', host, names[0])

@@ -75,6 +75,8 @@ LAB_BENCHMARKS = [
      'flannel_overlay.py', 900),
     ('day-2: a node drained, taken back, removed and added again, 3 -> 5 -> 3 nodes -> time and failed requests',
      'node_lifecycle.py', 1800),
+    ('etcd: 10000 keys backed up, etcd destroyed and restored -> times, failed requests, what came back',
+     'etcd_backup.py', 1800),
 ]
 
 
