@@ -408,3 +408,20 @@ def test_a_second_host_racing_for_leases_never_collides(lab_factory):
         wait_until(lambda host=host: host.ip('route', 'show', 'proto', '125').count(' via ') == 2, 3,
                    'host-gw routes on %s' % host.ns)
         assert 'flannel' not in routes
+
+
+@pytest.mark.parametrize('api', ['v2', 'v3'])
+def test_sigterm_stops_at_once_while_the_watch_waits(lab_factory, api):
+    """systemd kills a daemon that takes 20 s to stop; the watch's long read must not hold it."""
+    lab = lab_factory(api)
+    lab.client.set(lab.key('config'), CONFIG)
+    a = lab.host('a')
+    a.start()
+    a.read_subnet()
+    time.sleep(3)  # the watch is now in a read that lasts until its idle timeout
+    started = time.monotonic()
+    process = a.process
+    a.stop()
+    took = time.monotonic() - started
+    assert process.returncode == 0, a.log()
+    assert took < 5, 'SIGTERM took %.1f s\n%s' % (took, a.log())

@@ -155,6 +155,7 @@ class Flannel(Daemon):
         self.renew_at = None
         self.rules_at = None
         self.mirror = None
+        self.watch_ended = True   # no watch thread still reads from the client
         self._seen_own = False    # the watch has shown our lease since we wrote it
         self._warned = {}         # key -> the warning last logged for it
         self._said = set()        # one-time messages already logged
@@ -369,7 +370,7 @@ class Flannel(Daemon):
                 if now >= self.rules_at:
                     self.check_rules()
         finally:
-            mirror.close()
+            self.watch_ended = mirror.close()
             self.mirror = None
 
     def stop(self, *ignored):
@@ -380,7 +381,10 @@ class Flannel(Daemon):
 
     def cleanup(self):
         close_quietly(self.netlink)
-        close_quietly(self.client)
+        # A watch still in its long read would hold the close until the read returns (up to its idle
+        # timeout, longer than systemd waits for a stop); the process ending closes the connection.
+        if self.watch_ended:
+            close_quietly(self.client)
 
     @classmethod
     def add_arguments(cls, parser):
