@@ -83,8 +83,8 @@ def main():
     units = shell(client, 'fleetctl list-units --no-legend')
     active = sum(1 for line in units.splitlines() if 'active' in line.split() and 'running' in line.split())
     log = answers(client)
-    print('%d keys written in %.1f s; archive %s, %.1f MB' % (args.keys, fill, os.path.basename(archive),
-                                                           os.path.getsize(archive) / 1e6))
+    size = os.path.getsize(archive) / 1e6
+    print('%d keys written in %.1f s; archive %s, %.1f MB' % (args.keys, fill, os.path.basename(archive), size))
     print('%-40s %8s %9s %7s' % ('operation', 'seconds', 'requests', 'failed'))
     for title, start, end in results:
         during = [r for t, r in log if start <= t <= end]
