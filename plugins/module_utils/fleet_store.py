@@ -550,9 +550,13 @@ class FleetStore(object):
                 return snap, pending
             if stop is not None and stop():
                 return snap, pending
-            wait = poll if left is None else max(0.05, min(poll, left))
-            try:
-                self.client.watch(self.keys.root, recursive=True, index=(snap.revision or 0) + 1,
-                                  timeout=wait)
-            except Exception:  # pylint: disable=broad-except
-                time.sleep(min(wait, 0.1))
+            self.wait_change(snap, poll if left is None else max(0.05, min(poll, left)))
+
+    def wait_change(self, snap, timeout):
+        """Block until the registry changes after ``snap`` (a watch from its revision), or
+        ``timeout`` seconds pass."""
+        try:
+            self.client.watch(self.keys.root, recursive=True, index=(snap.revision or 0) + 1,
+                              timeout=timeout)
+        except Exception:  # pylint: disable=broad-except
+            time.sleep(min(timeout, 0.1))

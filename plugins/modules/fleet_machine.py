@@ -91,8 +91,8 @@ machine:
 moved:
   description:
     - The units that left the machine while the module waited, with the machine each runs on
-      now and the gap in seconds between its stop there and its start there (measured by polling
-      the registry every 0.2 s).
+      now and the gap in seconds between its stop there and its start there (as the registry
+      shows them: the module follows it with a watch).
   returned: when the machine was drained and O(wait=true)
   type: list
   elements: dict
@@ -161,8 +161,8 @@ def placed_on(snap, machine_id):
 
 
 def wait_drained(module, store, machine_id, timeout):
-    """Poll until nothing placed is left on the machine and every unit that left is running
-    elsewhere or has a reason; ``(moved, unplaced)``."""
+    """Follow the registry until nothing placed is left on the machine and every unit that left
+    is running elsewhere or has a reason; ``(moved, unplaced)``."""
     deadline = time.monotonic() + timeout
     snap = store.snapshot()
     leaving = sorted(placed_on(snap, machine_id))
@@ -194,7 +194,7 @@ def wait_drained(module, store, machine_id, timeout):
                                                 ', '.join(n for n in leaving if n not in started_at
                                                           and n not in unplaced) or 'none'),
                              changed=True, machine=machine_id)
-        time.sleep(_POLL)
+        store.wait_change(snap, _POLL)
         snap = store.snapshot()
     moved = [dict(name=name, machine_id=where[name],
                   gap=round(max(0.0, started_at[name] - stopped_at.get(name, started_at[name])), 1))
