@@ -92,7 +92,7 @@ moved:
   description:
     - The units that left the machine while the module waited, with the machine each runs on
       now and the gap in seconds between its stop there and its start there (as the registry
-      shows them: the module follows it with a watch).
+      shows them, followed with a watch).
   returned: when the machine was drained and O(wait=true)
   type: list
   elements: dict
