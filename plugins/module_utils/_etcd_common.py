@@ -10,8 +10,10 @@ backends can use the same classes without importing each other.
 
 from __future__ import annotations
 
+import calendar
 import os
 import re
+import time
 
 from urllib.parse import urlsplit
 
@@ -180,6 +182,28 @@ class EtcdLockLost(EtcdError):
 # Result model
 # --------------------------------------------------------------------------
 
+_EXPIRATION = re.compile(r'^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$')
+
+
+def expiration_time(text):
+    """Seconds since the epoch of an etcd v2 ``expiration`` (RFC 3339 with nanoseconds), or
+    ``None`` when ``text`` is not one."""
+    match = _EXPIRATION.match(text) if isinstance(text, str) else None
+    if match is None:
+        return None
+    base, fraction, zone = match.groups()
+    try:
+        seconds = calendar.timegm(time.strptime(base, '%Y-%m-%dT%H:%M:%S'))
+    except ValueError:
+        return None
+    if fraction:
+        seconds += int(fraction) / 10.0 ** len(fraction)
+    if zone != 'Z':
+        offset = int(zone[1:3]) * 3600 + int(zone[4:6]) * 60
+        seconds -= offset if zone[0] == '+' else -offset
+    return seconds
+
+
 class EtcdNode(object):
     """One key or directory as read from etcd, the same for v2 and v3.
 
@@ -207,6 +231,15 @@ class EtcdNode(object):
         self.children = list(children or [])
         self.revision = revision
         self.version = version
+
+    def seconds_left(self, now=None):
+        """Seconds until the key was due to expire (v2 ``expiration``; negative once past), as
+        this machine's clock (``now``, default ``time.time()``) sees it; ``None`` when unknown
+        (no TTL, a v3 key, or an expiration that does not parse)."""
+        due = expiration_time(self.expiration)
+        if due is None:
+            return None
+        return due - (time.time() if now is None else now)
 
     def __repr__(self):
         return 'EtcdNode(key=%r, value=%r, dir=%r, index=%r, ttl=%r, children=%d)' % (

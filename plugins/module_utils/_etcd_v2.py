@@ -314,7 +314,7 @@ class V2Backend(EtcdBackend):
 
     def _actual(self, key):
         try:
-            return result_to_node(self._call(key, self.client.read, key))
+            return result_to_node(self._call(key, self.client.read, key, quorum=True))
         except EtcdKeyNotFound:
             return None
 
@@ -358,12 +358,14 @@ class V2Backend(EtcdBackend):
     # -- operations -----------------------------------------------------------------
 
     def get(self, key, recursive=False):
-        result = self._call(key, self.client.read, key, recursive=bool(recursive))
+        # through the leader (``quorum``), as v3 reads are: a member that was away serves an old
+        # state until it has caught up
+        result = self._call(key, self.client.read, key, recursive=bool(recursive), quorum=True)
         return result_to_node(result)
 
     def revision(self, key):
         try:
-            return self._call(key, self.client.read, key).etcd_index
+            return self._call(key, self.client.read, key, quorum=True).etcd_index
         except EtcdKeyNotFound as exc:
             if exc.revision is None:
                 raise

@@ -91,7 +91,8 @@ class Snapshot(object):
     ``contents``: ``{hash: UnitFile}`` (unparseable ones left out and listed
     in ``errors``); ``states``: ``{unit: {machine_id: UnitStateRecord}}``;
     ``machine_metadata``: ``{id: {key: value}}``, the metadata set at run time (already merged
-    into ``machines``); ``engine_leader``: the machine ID holding the engine's leadership, or ``None``;
+    into ``machines``); ``machine_index``: ``{id: index}``, where each registration was last written;
+    ``engine_leader``: the machine ID holding the engine's leadership, or ``None``;
     ``revision``: where to watch from (``revision + 1``).
     """
 
@@ -99,6 +100,7 @@ class Snapshot(object):
         self.revision = revision
         self.machines = {}
         self.machine_metadata = {}
+        self.machine_index = {}
         self.jobs = {}
         self.contents = {}
         self.content_index = {}

@@ -19,11 +19,15 @@ from __future__ import annotations
 import time
 
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.etcd import (
+    ACTION_DELETE,
+    ACTION_EXPIRE,
     EtcdCompareFailed,
     EtcdKeyError,
     EtcdKeyNotFound,
     EtcdNotAFile,
     EtcdOp,
+    EtcdWatchIndexCleared,
+    EtcdWatchTimeout,
 )
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_keys import (
     DEFAULT_PREFIX,
@@ -52,6 +56,11 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils.unit_rules impor
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.units import UnitFile, parse_unit, short_hash
 
 __all__ = ['FleetStore', 'UnitExists', 'UnitNotFound', 'ContentMismatch']
+
+# Reading how a registration ended: the change is in etcd's history already (the registration is
+# gone), so the watch answers at once; a few other changes of the machine may come first.
+REGISTRATION_END_WAIT = 1.0
+REGISTRATION_END_EVENTS = 8
 
 
 class UnitNotFound(FleetStateError):
@@ -114,13 +123,14 @@ class FleetStore(object):
                 self._absorb(snap, info, node, machine_objects, machine_meta)
             except (RegistryFormatError, ValueError) as exc:
                 snap.errors.append('%s: %s' % (node.key, exc))
-        for mid, (value, _index) in machine_objects.items():
+        for mid, (value, index) in machine_objects.items():
             try:
                 machine = decode_machine(value, machine_meta.get(mid))
             except RegistryFormatError as exc:
                 snap.errors.append('machine %s: %s' % (mid, exc))
                 continue
             snap.machines[machine.id] = machine
+            snap.machine_index[machine.id] = index
         snap.machine_metadata = machine_meta
         for name, job in list(snap.jobs.items()):
             if job.unit_hash:
@@ -468,6 +478,26 @@ class FleetStore(object):
             pass
         self.client.set(path, value)
         return True
+
+    def registration_end(self, machine_id, index):
+        """How the registration of ``machine_id``, last written at ``index``, ended: the change
+        that removed it (an EtcdEvent: ``expire`` or ``delete``, with ``prev_node`` as it was),
+        from etcd's history; ``None`` when that history is gone or shows no end."""
+        key = self.keys.machine_object_key(machine_id)
+        start = index + 1
+        try:
+            for dummy in range(REGISTRATION_END_EVENTS):
+                event = self.client.watch(self.keys.machine_dir(machine_id), recursive=True, index=start,
+                                          timeout=REGISTRATION_END_WAIT)
+                if event.action in (ACTION_EXPIRE, ACTION_DELETE) and \
+                        (event.key == key or key.startswith(event.key.rstrip('/') + '/')):
+                    return event
+                if event.index is None:
+                    return None
+                start = event.index + 1
+        except (EtcdWatchIndexCleared, EtcdWatchTimeout):
+            return None
+        return None
 
     def remove_machine(self, machine_id):
         try:

@@ -4,12 +4,13 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 
 import pytest
 
-from ansible_collections.etcdfleet.cluster.plugins.module_utils.etcd import EtcdClient
+from ansible_collections.etcdfleet.cluster.plugins.module_utils.etcd import EtcdClient, EtcdEvent, EtcdNode
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_registry import (
     FleetStateError,
     Machine,
@@ -109,6 +110,15 @@ def test_engine_places_conflicting_instances_and_explains_the_fourth(store):
     assert engine(store).reconcile(snap) == 0
 
 
+def placed_web(store, clock):
+    """An engine on the clock ``clock[0]``, three machines and web.service placed: ``(engine, its machine)``."""
+    eng = Engine(store, log=logging.getLogger('test'), clock=lambda: clock[0])
+    machines(store)
+    store.create_unit('web.service', '[Service]\nExecStart=/bin/sleep 1d\n', target_state='launched')
+    eng.reconcile(store.snapshot())
+    return eng, store.snapshot().jobs['web.service'].target
+
+
 def test_engine_moves_units_of_a_vanished_machine_and_forgets_its_states(store):
     machines(store)
     store.create_unit('web.service', '[Service]\nExecStart=/bin/sleep 1d\n', target_state='launched')
@@ -128,11 +138,7 @@ def test_a_second_etcd_outage_is_an_outage_too(store):
     """Machines seen again after one outage are not failed over when they vanish while this
     engine has lost etcd once more (or within the grace after it)."""
     clock = [100.0]
-    eng = Engine(store, log=logging.getLogger('test'), clock=lambda: clock[0])
-    machines(store)
-    store.create_unit('web.service', '[Service]\nExecStart=/bin/sleep 1d\n', target_state='launched')
-    eng.reconcile(store.snapshot())
-    first = store.snapshot().jobs['web.service'].target
+    eng, first = placed_web(store, clock)
     for dummy in range(2):
         eng.connection_lost()
         eng.connection_ok()
@@ -151,6 +157,64 @@ def test_a_second_etcd_outage_is_an_outage_too(store):
     clock[0] += 60                           # not back within the grace: a machine failure
     eng.reconcile(store.snapshot())
     assert store.snapshot().jobs['web.service'].target not in (None, first)
+
+
+def test_how_a_registration_ended_is_read_from_history(store, api):
+    """A registration removed (``remove_machine``, as a drain does) ends with a delete; one
+    left to run out ends when it was due (v2 expire with the expiration it had; v3 reports the
+    end of a lease as a delete)."""
+    import time
+    machines(store)
+    index = store.snapshot().machine_index[M1]
+    store.remove_machine(M1)
+    ended = store.registration_end(M1, index)
+    assert ended.action == 'delete'
+    store.register_machine(Machine(id=M2, ip='10.0.0.2'), 1)
+    index = store.snapshot().machine_index[M2]
+    deadline = time.monotonic() + 6
+    while M2 in store.snapshot().machines and time.monotonic() < deadline:
+        time.sleep(0.2)
+    ended = store.registration_end(M2, index)
+    if api == 'v2':
+        assert ended.action == 'expire'
+        assert -3 < ended.prev_node.seconds_left() <= 0
+    else:
+        assert ended.action == 'delete'
+        assert ended.prev_node is None or ended.prev_node.seconds_left() is None
+    # still registered: no end to read
+    assert store.registration_end(M3, store.snapshot().machine_index[M3]) is None
+
+
+def test_a_registration_etcd_expired_early_keeps_its_units_until_it_was_due(store, monkeypatch):
+    """etcd v2 can expire a key before its TTL ran out (a member that led comes back from a
+    pause; see test_fleet_outages): the engine keeps that machine's units in place until the
+    registration was due, and fails them over then if the machine did not register again."""
+    clock = [100.0]
+    eng, first = placed_web(store, clock)
+    ends = []
+
+    def registration_end(machine_id, index):
+        ends.append(machine_id)
+        # what etcd's history holds after such an early expiry: an expire whose node still had
+        # four seconds to live
+        due = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=4)
+        return EtcdEvent('expire', store.keys.machine_object_key(machine_id), index=index + 1,
+                         prev_node=EtcdNode(store.keys.machine_object_key(machine_id),
+                                            expiration=due.strftime('%Y-%m-%dT%H:%M:%S.%f') + '123Z'))
+
+    monkeypatch.setattr(store, 'registration_end', registration_end)
+    store.remove_machine(first)
+    eng.reconcile(store.snapshot())
+    assert store.snapshot().jobs['web.service'].target == first
+    assert eng.holding()
+    clock[0] += 3
+    eng.reconcile(store.snapshot())
+    assert store.snapshot().jobs['web.service'].target == first
+    assert ends == [first]                   # etcd's history is read once per vanishing
+    clock[0] += 2                            # it was due: not back, a machine failure
+    eng.reconcile(store.snapshot())
+    assert store.snapshot().jobs['web.service'].target not in (None, first)
+    assert not eng.holding()
 
 
 def test_engine_unschedules_inactive_units_and_clears_reasons(store):

@@ -23,11 +23,20 @@ presumed alive for as long as the outage lasted plus three machine TTLs, at most
 earlier may be one that survived the outage and is about to expire). A machine
 that disappears while the engine's etcd is healthy, or that was seen again after the outage and
 then went, fails over at once, as before.
+
+Unless etcd expired its registration at a time that was not the machine's doing. etcd's v2 API
+does that to keys with a TTL when a member that led comes back from a pause: renewals it held
+are applied late, with the expiration they carried then. The engine reads from etcd's history
+how a vanished registration ended. One that etcd expired before it was due is presumed alive
+until it was due; one expired more than a machine TTL after it was due, for one machine TTL
+(time enough for its machine to register again). A machine that dies lets its registration run
+out when due, and one that is removed has it deleted: both fail over at once.
 """
 
 import logging
 import time
 
+from ansible_collections.etcdfleet.cluster.plugins.module_utils.etcd import ACTION_EXPIRE
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_registry import RUNNING_STATES, Machine, short_id
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.units import short_hash
 
@@ -56,6 +65,9 @@ class Engine(object):
         self._confirmed = set()
         self._presumed_logged = frozenset()
         self._holding = {}
+        self._registration_index = {}
+        self._early = {}
+        self._early_held = frozenset()
 
     # -- etcd outages ----------------------------------------------------------------------
 
@@ -90,6 +102,7 @@ class Engine(object):
     def observe(self, snap):
         """Note the machines registered in ``snap`` (read by this daemon, leading or not)."""
         self._known.update(snap.machines)
+        self._registration_index.update(snap.machine_index)
         if self._regained_at is not None and not self._offline and \
                 self.clock() - self._regained_at > self.machine_ttl + 1:
             self._confirmed.update(snap.machines)
@@ -108,6 +121,50 @@ class Engine(object):
                               'for up to %ds', ', '.join(short_id(m) for m in sorted(presumed)), self._grace)
         return presumed
 
+    def _expired_early(self, snap, presumed):
+        """``{id: Machine}`` of the unregistered machines with units whose registration etcd
+        expired before it was due: they keep their units until then."""
+        now = self.clock()
+        gone = set(job.target for job in snap.jobs.values() if job.target) - set(snap.machines) - set(presumed)
+        for mid in list(self._early):
+            if mid not in gone:
+                del self._early[mid]
+        held = {}
+        for mid in sorted(gone):
+            if mid not in self._early:
+                self._early[mid] = self._early_due(mid, now)
+            due = self._early[mid]
+            if due is not None and now < due:
+                held[mid] = self._known.get(mid) or Machine(id=mid)
+        self._early_held = frozenset(held)
+        return held
+
+    def _early_due(self, mid, now):
+        """Until when (engine clock) the vanished registration of ``mid`` is presumed alive, if
+        etcd expired it at a time that was not the machine's doing; ``None`` when it ran out
+        when due, was deleted, or its end is unknown."""
+        index = self._registration_index.get(mid)
+        if index is None:
+            return None
+        event = self.store.registration_end(mid, index)
+        if event is None or event.action != ACTION_EXPIRE or event.prev_node is None:
+            return None
+        left = event.prev_node.seconds_left()
+        if left is None:
+            return None
+        self.log.debug('the registration of machine %s expired %.1fs from when it was due', short_id(mid), -left)
+        if left > 0:
+            hold = min(left, self.outage_grace)
+            self.log.info('etcd expired the registration of machine %s %.1fs before it was due: its units '
+                          'stay in place for up to %.1fs', short_id(mid), left, hold)
+            return now + hold
+        if -left > self.machine_ttl:
+            self.log.info('etcd expired the registration of machine %s %.1fs after it was due (a renewal '
+                          'applied late): its units stay in place for up to %.1fs', short_id(mid), -left,
+                          self.machine_ttl)
+            return now + self.machine_ttl
+        return None
+
     # -- one pass --------------------------------------------------------------------------
 
     def reconcile(self, snap):
@@ -116,6 +173,7 @@ class Engine(object):
         self.observe(snap)
         jobs = placement_inputs(snap)
         presumed = self._presumed(snap)
+        presumed.update(self._expired_early(snap, presumed))
         machines = dict(snap.machines)
         machines.update(presumed)
         result = plan(machines, jobs)
@@ -188,9 +246,10 @@ class Engine(object):
         return kept
 
     def holding(self):
-        """Whether a placement waits for a unit to stop elsewhere (the daemon then has the
-        engine reconcile every second: unit states do not wake it)."""
-        return bool(self._holding)
+        """Whether a placement waits for a unit to stop elsewhere, or a machine whose registration
+        expired early for it to be due (the daemon then has the engine reconcile every second:
+        unit states and time do not wake it)."""
+        return bool(self._holding) or bool(self._early_held)
 
     def _forget_vanished(self, snap, machines):
         """Drop the states reported by machines that are no longer registered (nor presumed alive)."""

@@ -11,6 +11,7 @@ import pytest
 pyetcd = pytest.importorskip('etcd')
 from urllib3 import exceptions as urllib3_exceptions  # noqa: E402
 
+from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_common import expiration_time  # noqa: E402
 from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_http import EndpointUnavailable  # noqa: E402
 from ansible_collections.etcdfleet.cluster.plugins.module_utils._etcd_v2 import (  # noqa: E402
     V2Backend,
@@ -23,6 +24,7 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils.etcd import (  #
     EtcdDirNotEmpty,
     EtcdKeyExists,
     EtcdKeyNotFound,
+    EtcdNode,
     EtcdNotADir,
     EtcdNotAFile,
     EtcdWatchIndexCleared,
@@ -83,6 +85,35 @@ def test_result_to_node_keeps_the_tree():
     assert node.flatten() == {'/a/x': '1', '/a/d/y': '2'}
     assert node.children[0].ttl == 9 and node.children[0].expiration == 'e'
     assert node.children[1].children[0].revision == 30
+
+
+@pytest.mark.parametrize('text, expected', [
+    ('2026-12-07T19:24:14.664123456Z', 1796671454.664123456),
+    ('2026-12-07T19:24:14Z', 1796671454.0),
+    ('2026-12-07T20:24:14.5+01:00', 1796671454.5),
+    ('2026-12-07T18:24:14.5-01:00', 1796671454.5),
+    ('e', None),
+    ('', None),
+    (None, None),
+    (42, None),
+    ('2026-13-40T19:24:14Z', None),
+    ('2026-12-07T19:24:14.664Z; rm -rf /', None),
+])
+def test_expirations_are_read_or_refused(text, expected):
+    if expected is None:
+        assert expiration_time(text) is None
+        assert EtcdNode('/k', expiration=text).seconds_left() is None
+    else:
+        assert expiration_time(text) == pytest.approx(expected, abs=1e-6)
+        assert EtcdNode('/k', expiration=text).seconds_left(now=expected - 2.5) == pytest.approx(2.5, abs=1e-6)
+
+
+def test_reads_go_through_the_leader():
+    be, client = backend(read=[result('get', {'key': '/k', 'value': 'v', 'modifiedIndex': 3})] * 2)
+    be.get('/k')
+    be.get('/d', recursive=True)
+    assert [call[2] for call in client.calls] == [{'recursive': False, 'quorum': True},
+                                                  {'recursive': True, 'quorum': True}]
 
 
 @pytest.mark.parametrize('action, prev, expected', [
