@@ -182,7 +182,7 @@ class EtcdLockLost(EtcdError):
 # Result model
 # --------------------------------------------------------------------------
 
-_EXPIRATION = re.compile(r'^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)$')
+_EXPIRATION = re.compile(r'^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)\Z')
 
 
 def expiration_time(text):

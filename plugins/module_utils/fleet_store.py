@@ -22,12 +22,11 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils.etcd import (
     ACTION_DELETE,
     ACTION_EXPIRE,
     EtcdCompareFailed,
+    EtcdError,
     EtcdKeyError,
     EtcdKeyNotFound,
     EtcdNotAFile,
     EtcdOp,
-    EtcdWatchIndexCleared,
-    EtcdWatchTimeout,
 )
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_keys import (
     DEFAULT_PREFIX,
@@ -482,20 +481,24 @@ class FleetStore(object):
     def registration_end(self, machine_id, index):
         """How the registration of ``machine_id``, last written at ``index``, ended: the change
         that removed it (an EtcdEvent: ``expire`` or ``delete``, with ``prev_node`` as it was),
-        from etcd's history; ``None`` when that history is gone or shows no end."""
+        from etcd's history; ``None`` when that history is gone, shows no end or cannot be read."""
         key = self.keys.machine_object_key(machine_id)
         start = index + 1
         try:
             for dummy in range(REGISTRATION_END_EVENTS):
-                event = self.client.watch(self.keys.machine_dir(machine_id), recursive=True, index=start,
-                                          timeout=REGISTRATION_END_WAIT)
-                if event.action in (ACTION_EXPIRE, ACTION_DELETE) and \
-                        (event.key == key or key.startswith(event.key.rstrip('/') + '/')):
-                    return event
-                if event.index is None:
+                # v3 sends the events of one revision together (a directory's keys deleted at once)
+                events = self.client.watch_events(self.keys.machine_dir(machine_id), recursive=True, index=start,
+                                                  timeout=REGISTRATION_END_WAIT)
+                for event in events:
+                    if event.action in (ACTION_EXPIRE, ACTION_DELETE) and \
+                            (event.key == key or key.startswith(event.key.rstrip('/') + '/')):
+                        return event
+                last = max(event.index or 0 for event in events) if events else 0
+                if not last:
                     return None
-                start = event.index + 1
-        except (EtcdWatchIndexCleared, EtcdWatchTimeout):
+                start = last + 1
+        except EtcdError:
+            # history gone (compacted, cleared), nothing yet, or etcd away: the end is unknown
             return None
         return None
 

@@ -185,19 +185,24 @@ def test_how_a_registration_ended_is_read_from_history(store, api):
     assert store.registration_end(M3, store.snapshot().machine_index[M3]) is None
 
 
-def test_a_registration_etcd_expired_early_keeps_its_units_until_it_was_due(store, monkeypatch):
-    """etcd v2 can expire a key before its TTL ran out (a member that led comes back from a
-    pause; see test_fleet_outages): the engine keeps that machine's units in place until the
-    registration was due, and fails them over then if the machine did not register again."""
+@pytest.mark.parametrize('seconds_left, held', [
+    (4.0, True),      # expired before it was due (etcd v2, a member that led comes back)
+    (-8.0, True),     # expired long after it was due: a renewal etcd applied late
+    (-0.4, False),    # expired when due: the machine died
+])
+def test_a_registration_etcd_expired_early_or_late_keeps_its_units_for_a_ttl(store, monkeypatch, seconds_left, held):
+    """etcd v2 can expire a key at a time that is not its owner's doing (a member that led comes
+    back from a pause and applies the renewals it held; see test_fleet_outages): the engine keeps
+    that machine's units in place for one machine TTL, time for it to register again, and fails
+    them over then. A registration that ran out when due fails over at once."""
     clock = [100.0]
     eng, first = placed_web(store, clock)
     ends = []
 
     def registration_end(machine_id, index):
         ends.append(machine_id)
-        # what etcd's history holds after such an early expiry: an expire whose node still had
-        # four seconds to live
-        due = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=4)
+        # what etcd's history holds after such an expiry: an expire with the expiration it had
+        due = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=seconds_left)
         return EtcdEvent('expire', store.keys.machine_object_key(machine_id), index=index + 1,
                          prev_node=EtcdNode(store.keys.machine_object_key(machine_id),
                                             expiration=due.strftime('%Y-%m-%dT%H:%M:%S.%f') + '123Z'))
@@ -205,13 +210,16 @@ def test_a_registration_etcd_expired_early_keeps_its_units_until_it_was_due(stor
     monkeypatch.setattr(store, 'registration_end', registration_end)
     store.remove_machine(first)
     eng.reconcile(store.snapshot())
+    if not held:
+        assert store.snapshot().jobs['web.service'].target not in (None, first)
+        return
     assert store.snapshot().jobs['web.service'].target == first
     assert eng.holding()
-    clock[0] += 3
+    clock[0] += 2
     eng.reconcile(store.snapshot())
     assert store.snapshot().jobs['web.service'].target == first
     assert ends == [first]                   # etcd's history is read once per vanishing
-    clock[0] += 2                            # it was due: not back, a machine failure
+    clock[0] += 1.5                          # a machine TTL (3 s) later, not back: a machine failure
     eng.reconcile(store.snapshot())
     assert store.snapshot().jobs['web.service'].target not in (None, first)
     assert not eng.holding()

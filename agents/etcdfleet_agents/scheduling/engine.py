@@ -42,6 +42,9 @@ from ansible_collections.etcdfleet.cluster.plugins.module_utils.units import sho
 
 from etcdfleet_agents.scheduling.placement import PENDING_SUMMARY, placement_inputs, plan
 
+# Seconds an etcd expiration may differ from this machine's clock without meaning anything.
+EXPIRY_SKEW = 0.5
+
 
 class Engine(object):
     """Reconciles placements; ``reconcile(snapshot)`` is one pass."""
@@ -153,11 +156,13 @@ class Engine(object):
         if left is None:
             return None
         self.log.debug('the registration of machine %s expired %.1fs from when it was due', short_id(mid), -left)
-        if left > 0:
-            hold = min(left, self.outage_grace)
+        # etcd's expiration is on the clock of the member that took the renewal: differences within
+        # EXPIRY_SKEW are no sign, and a hold lasts at most one machine TTL (a live machine registers
+        # again within its renewal interval)
+        if left > EXPIRY_SKEW:
             self.log.info('etcd expired the registration of machine %s %.1fs before it was due: its units '
-                          'stay in place for up to %.1fs', short_id(mid), left, hold)
-            return now + hold
+                          'stay in place for up to %.1fs', short_id(mid), left, self.machine_ttl)
+            return now + self.machine_ttl
         if -left > self.machine_ttl:
             self.log.info('etcd expired the registration of machine %s %.1fs after it was due (a renewal '
                           'applied late): its units stay in place for up to %.1fs', short_id(mid), -left,
