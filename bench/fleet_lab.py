@@ -18,10 +18,11 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, 'playbooks', 'collections'))
+sys.path[:0] = [os.path.join(ROOT, 'playbooks', 'collections'), os.path.join(ROOT, 'agents')]
 
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.etcd import EtcdClient  # noqa: E402
 from ansible_collections.etcdfleet.cluster.plugins.module_utils.fleet_store import FleetStore  # noqa: E402
+from etcdfleet_agents.runtime import client_settings, read_env_file  # noqa: E402
 
 
 def parser(description):
@@ -56,40 +57,22 @@ def machine_id(name):
     return docker('exec', name, 'cat', '/etc/machine-id')
 
 
-def node_etcd_settings(name):
-    """``{NAME: value}`` of how the daemons on node ``name`` reach etcd (/etc/etcdfleet/etcd.env)."""
-    text = docker('exec', name, 'cat', '/etc/etcdfleet/etcd.env', check=False)
-    return dict(line.split('=', 1) for line in text.splitlines() if '=' in line and not line.startswith('#'))
-
-
-def client_credentials(name):
-    """``(ca_cert, client_cert, client_key)`` copied from node ``name`` to this machine when its
-    etcd speaks TLS (the lab's default), else ``(None, None, None)``."""
-    settings = node_etcd_settings(name)
-    if not settings.get('ETCDFLEET_CA_CERT'):
-        return None, None, None
-    directory = tempfile.mkdtemp(prefix='etcdfleet-bench-pki-')
-    atexit.register(shutil.rmtree, directory, True)
-    copied = []
-    for variable in ('ETCDFLEET_CA_CERT', 'ETCDFLEET_CLIENT_CERT', 'ETCDFLEET_CLIENT_KEY'):
-        source = settings.get(variable)
-        if not source:
-            copied.append(None)
-            continue
-        target = os.path.join(directory, os.path.basename(source))
-        docker('cp', '%s:%s' % (name, source), target)
-        copied.append(target)
-    return tuple(copied)
-
-
 def store(names, api_version='v2'):
-    """A registry client reaching the nodes' etcd from this machine, over TLS with the nodes'
-    client certificate when their etcd speaks it."""
-    ca_cert, client_cert, client_key = client_credentials(names[0])
-    scheme = 'https' if ca_cert else 'http'
-    endpoints = ['%s://%s:2379' % (scheme, node_ip(n)) for n in names]
-    return FleetStore(EtcdClient(endpoints=endpoints, api_version=api_version, timeout=3, ca_cert=ca_cert,
-                                 client_cert=client_cert, client_key=client_key))
+    """A registry client reaching the nodes' etcd from this machine with the settings the daemons
+    on the first node use (/etc/etcdfleet/etcd.env: endpoints, TLS files, credentials), its
+    certificate files copied here."""
+    directory = tempfile.mkdtemp(prefix='etcdfleet-bench-etcd-')
+    atexit.register(shutil.rmtree, directory, True)
+    env_file = os.path.join(directory, 'etcd.env')
+    docker('cp', '%s:/etc/etcdfleet/etcd.env' % names[0], env_file)
+    settings = client_settings(read_env_file(env_file, {}))
+    for argument in ('ca_cert', 'client_cert', 'client_key'):
+        if argument in settings:
+            copy = os.path.join(directory, os.path.basename(settings[argument]))
+            docker('cp', '%s:%s' % (names[0], settings[argument]), copy)
+            settings[argument] = copy
+    settings.update(api_version=api_version, timeout=3)
+    return FleetStore(EtcdClient(**settings))
 
 
 def service_rss(name, unit):

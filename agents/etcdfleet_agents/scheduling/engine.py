@@ -27,10 +27,10 @@ then went, fails over at once, as before.
 Unless etcd expired its registration at a time that was not the machine's doing. etcd's v2 API
 does that to keys with a TTL when a member that led comes back from a pause: renewals it held
 are applied late, with the expiration they carried then. The engine reads from etcd's history
-how a vanished registration ended. One that etcd expired before it was due is presumed alive
-until it was due; one expired more than a machine TTL after it was due, for one machine TTL
-(time enough for its machine to register again). A machine that dies lets its registration run
-out when due, and one that is removed has it deleted: both fail over at once.
+how a vanished registration ended. One that etcd expired before it was due, or more than a
+machine TTL after, is presumed alive for one machine TTL (time enough for its machine to register
+again). A machine that dies lets its registration run out when due, and one that is removed has
+it deleted: both fail over at once.
 """
 
 import logging
@@ -126,7 +126,7 @@ class Engine(object):
 
     def _expired_early(self, snap, presumed):
         """``{id: Machine}`` of the unregistered machines with units whose registration etcd
-        expired before it was due: they keep their units until then."""
+        expired at a time that was not theirs: they keep their units for one machine TTL."""
         now = self.clock()
         gone = set(job.target for job in snap.jobs.values() if job.target) - set(snap.machines) - set(presumed)
         for mid in list(self._early):
@@ -159,16 +159,11 @@ class Engine(object):
         # etcd's expiration is on the clock of the member that took the renewal: differences within
         # EXPIRY_SKEW are no sign, and a hold lasts at most one machine TTL (a live machine registers
         # again within its renewal interval)
-        if left > EXPIRY_SKEW:
-            self.log.info('etcd expired the registration of machine %s %.1fs before it was due: its units '
-                          'stay in place for up to %.1fs', short_id(mid), left, self.machine_ttl)
-            return now + self.machine_ttl
-        if -left > self.machine_ttl:
-            self.log.info('etcd expired the registration of machine %s %.1fs after it was due (a renewal '
-                          'applied late): its units stay in place for up to %.1fs', short_id(mid), -left,
-                          self.machine_ttl)
-            return now + self.machine_ttl
-        return None
+        if -self.machine_ttl <= left <= EXPIRY_SKEW:
+            return None
+        self.log.info('etcd expired the registration of machine %s %.1fs %s it was due: its units stay in place '
+                      'for up to %.1fs', short_id(mid), abs(left), 'before' if left > 0 else 'after', self.machine_ttl)
+        return now + self.machine_ttl
 
     # -- one pass --------------------------------------------------------------------------
 
@@ -252,7 +247,7 @@ class Engine(object):
 
     def holding(self):
         """Whether a placement waits for a unit to stop elsewhere, or a machine whose registration
-        expired early for it to be due (the daemon then has the engine reconcile every second:
+        etcd expired out of time is held (the daemon then has the engine reconcile every second:
         unit states and time do not wake it)."""
         return bool(self._holding) or bool(self._early_held)
 
